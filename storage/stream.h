@@ -1,0 +1,126 @@
+/*
+ * stream.h - streams: one append-only sequence of batches per partition.
+ *
+ * storage/ knows nothing of Kafka.  A stream holds opaque batches, each
+ * covering a dense range of logical offsets [base, base + count) and carrying
+ * the largest timestamp inside it.  The caller (kafka/) decides what a batch
+ * is; the stream decides where it lives and when it is durable.
+ *
+ * Offsets, per stream:
+ *
+ *     start <= hw <= next
+ *     start  first offset still readable (log start offset)
+ *     hw     high watermark: everything below is durable and readable
+ *     next   the offset the next append will get (log end offset)
+ *
+ * Appends are asynchronous.  stream_append() copies the batch, assigns its
+ * base offset (returned at once) and later calls op->fn from the loop when
+ * the batch is durable; only then does hw pass it, so readers never see data
+ * that could be lost.  Completions arrive in append order per stream.  Today
+ * streams live in memory and "durable" means "appended" (the callback runs
+ * at the end of the loop turn); the WAL makes the same promise mean "on
+ * stable storage" without changing this interface.
+ *
+ * Reads return borrowed spans of whole batches; they are valid until control
+ * returns to the loop (a delete or retention may free them afterwards).
+ */
+#ifndef SL_STREAM_H
+#define SL_STREAM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "../kernel/err.h"
+#include "../kernel/loop.h"
+
+struct store;
+struct stream;
+
+/* A stream is named by a 16-byte namespace (a topic id) and an index. */
+struct stream_id {
+	uint8_t ns[16];
+	int32_t index;
+};
+
+typedef void (*stream_done_fn)(void *arg, int err, int64_t base);
+
+/* One pending append; embedded in the caller's request state. */
+struct stream_op {
+	stream_done_fn fn;
+	void *arg;
+	struct stream_op *next;		/* owned by the stream while pending */
+	struct stream *s;
+	int64_t base;
+	int64_t end;			/* base + count */
+	int err;
+};
+
+/* Woken once when hw moves or the stream is deleted; then disarmed. */
+struct stream_waiter {
+	loop_fn fn;
+	void *arg;
+	struct stream_waiter *prev, *next;	/* owned by the stream while armed */
+	struct stream *s;
+};
+
+struct span { const uint8_t *p; size_t len; };
+
+struct store *store_new(struct loop *l);
+/* Frees every stream; pending ops complete with SL_E_CLOSED first. */
+void store_destroy(struct store *st);
+
+/* The stream named id, created empty when create is set; NULL otherwise. */
+struct stream *store_stream(struct store *st, const struct stream_id *id, int create);
+/* Remove the stream: pending ops fail with SL_E_CLOSED, waiters are woken. */
+void stream_delete(struct stream *s);
+
+int64_t stream_start(const struct stream *s);
+int64_t stream_hw(const struct stream *s);
+int64_t stream_next(const struct stream *s);
+
+/*
+ * Append one batch of count offsets whose largest timestamp is max_ts.
+ * The caller has already written stream_next(s) into the batch if its
+ * format records the base offset.  Bytes are copied.  op->fn and op->arg
+ * must be set; op is owned by the stream until op->fn runs.
+ * Returns the base offset, or a negative error (op->fn is then not called).
+ */
+int64_t stream_append(struct stream *s, const uint8_t *batch, size_t len,
+		      uint32_t count, int64_t max_ts, struct stream_op *op);
+
+/*
+ * Read batches at or after offset, stopping before max_bytes would be
+ * exceeded; with min_one set the first batch is returned whole even when it
+ * alone exceeds max_bytes.  The first span is the batch containing offset.
+ * Fills up to maxspans spans and their total length; returns the number of
+ * spans (0 when offset == hw), or SL_E_NOTFOUND when offset < start or
+ * offset > hw.
+ */
+int stream_read(struct stream *s, int64_t offset, size_t max_bytes, int min_one,
+		struct span *spans, int maxspans, size_t *total);
+
+/*
+ * The first batch whose max timestamp is >= ts: its span, base offset and
+ * count.  Returns 0, or SL_E_NOTFOUND when there is none below hw.
+ */
+int stream_find_time(struct stream *s, int64_t ts, struct span *batch,
+		     int64_t *base, uint32_t *count);
+/* The largest max timestamp below hw and the base of its batch (-1 if empty). */
+int64_t stream_max_time(struct stream *s, int64_t *base);
+
+/* Advance start (DeleteRecords, retention); whole batches below it are freed. */
+int stream_set_start(struct stream *s, int64_t start);
+
+static inline void stream_waiter_init(struct stream_waiter *w, loop_fn fn, void *arg)
+{
+	w->fn = fn;
+	w->arg = arg;
+	w->prev = w->next = NULL;
+	w->s = NULL;
+}
+void stream_wait(struct stream *s, struct stream_waiter *w);
+void stream_unwait(struct stream_waiter *w);
+
+/* Totals for metrics and tests. */
+size_t store_bytes(const struct store *st);
+
+#endif

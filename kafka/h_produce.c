@@ -1,0 +1,222 @@
+/*
+ * h_produce.c - Produce: validate batches, assign offsets, append, and answer
+ * once every batch is durable.
+ *
+ * Per partition the record set may hold several batches.  All of them are
+ * validated before any is appended, so a partition's answer is all or
+ * nothing: one bad batch fails the partition and none of it is written.
+ *
+ * Offsets are assigned here, by writing the stream's next offset into each
+ * batch's baseOffset (and leader epoch 0) in the request frame, which net
+ * keeps writable for us, then handing the bytes to storage, which copies
+ * them.  For topics with message.timestamp.type=LogAppendTime the batch's
+ * max timestamp is set to now and the CRC recomputed.
+ *
+ * The reply waits for the last append's durability callback (acks=1 and
+ * acks=all are the same on one node).  acks=0 releases the connection's reply
+ * slot at once; the request state then lives on until the appends complete,
+ * because storage holds pointers into it.
+ *
+ * Not yet served: idempotent and transactional batches (producer id set),
+ * which need InitProducerId; they are refused per partition.
+ */
+#include <stdio.h>
+#include "batch.h"
+#include "kreq.h"
+#include "../kernel/log.h"
+
+struct pop {
+	struct stream_op op;
+	struct kreq *kr;
+	struct produce_resp_partition_produce_response *res;
+};
+
+struct pstate {
+	int pending;		/* appends not yet completed */
+	int replied;
+};
+
+static void set_err(struct kreq *kr, struct produce_resp_partition_produce_response *res,
+		    int16_t code, const char *msg)
+{
+	res->error_code = code;
+	res->base_offset = -1;
+	if (kr->ver >= 8 && msg) {
+		char *m = arena_strndup(&kr->a, msg, strlen(msg));
+		res->error_message = m ? kstr(m) : KC_NULL_STR;
+	}
+}
+
+static void append_done(void *arg, int err, int64_t base)
+{
+	struct pop *po = arg;
+	struct kreq *kr = po->kr;
+	struct pstate *ps = kr->state;
+
+	if (err != 0 && po->res->error_code == 0)
+		set_err(kr, po->res, err == SL_E_CLOSED ? KERR_UNKNOWN_TOPIC_OR_PARTITION
+							: KERR_KAFKA_STORAGE_ERROR, sl_strerror(err));
+	if (--ps->pending == 0)
+		kreq_reply(kr);
+}
+
+/*
+ * Validate and append one partition's record set.  Returns the number of
+ * appends started (their callbacks will answer), 0 if the partition was
+ * answered with an error.
+ */
+static int produce_partition(struct kreq *kr, struct topic *t,
+			     struct produce_req_partition_produce_data *pd,
+			     struct produce_resp_partition_produce_response *res)
+{
+	struct batch_info bi;
+	const char *why;
+	char msg[160];
+	int nb = 0;
+
+	if (pd->index < 0 || pd->index >= t->npart) {
+		set_err(kr, res, KERR_UNKNOWN_TOPIC_OR_PARTITION, "partition does not exist");
+		return 0;
+	}
+	if (pd->records.len <= 0) {
+		set_err(kr, res, KERR_CORRUPT_MESSAGE, "empty record set");
+		return 0;
+	}
+	/* Pass 1: validate every batch. */
+	uint8_t *p = (uint8_t *)pd->records.p;
+	size_t n = (size_t)pd->records.len, off = 0;
+	while (off < n) {
+		int code = batch_parse(p + off, n - off, &bi, &why);
+		if (code == 0 && bi.len > (size_t)t->max_message_bytes) {
+			snprintf(msg, sizeof(msg), "batch of %zu bytes exceeds max.message.bytes (%d)",
+				 bi.len, t->max_message_bytes);
+			why = msg;
+			code = KERR_MESSAGE_TOO_LARGE;
+		}
+		if (code == 0 && (bi.producer_id >= 0 || (bi.attributes & BATCH_ATTR_TRANSACTIONAL))) {
+			why = "idempotent and transactional producers are not supported yet";
+			code = KERR_UNSUPPORTED_FOR_MESSAGE_FORMAT;
+		}
+		if (code == 0 && (bi.attributes & BATCH_ATTR_CONTROL)) {
+			why = "control batches cannot be produced";
+			code = KERR_INVALID_RECORD;
+		}
+		if (code != 0) {
+			log_warn("kafka", "produce to %s-%d from %s refused: %s", t->name, pd->index,
+				 kr->req ? conn_peer(kr->req->c) : "?", why);
+			set_err(kr, res, (int16_t)code, why);
+			return 0;
+		}
+		off += bi.len;
+		nb++;
+	}
+	struct pop *pops = arena_calloc(&kr->a, (size_t)nb, sizeof(*pops));
+	if (!pops) {
+		set_err(kr, res, KERR_UNKNOWN_SERVER_ERROR, "out of memory");
+		return 0;
+	}
+	/* Pass 2: assign offsets and append. */
+	struct stream *s = t->parts[pd->index];
+	int64_t now = loop_wall_ms();
+	off = 0;
+	for (int i = 0; i < nb; i++) {
+		if (batch_parse(p + off, n - off, &bi, &why) != 0)
+			SL_ASSERT(!"batch changed between passes");
+		int64_t base = stream_next(s);
+		batch_set_base(p + off, base, 0);
+		int64_t max_ts = bi.max_ts;
+		if (t->log_append_time) {
+			batch_set_log_append_time(p + off, bi.len, now);
+			max_ts = now;
+		}
+		pops[i].kr = kr;
+		pops[i].res = res;
+		pops[i].op.fn = append_done;
+		pops[i].op.arg = &pops[i];
+		int64_t got = stream_append(s, p + off, bi.len, (uint32_t)bi.count, max_ts, &pops[i].op);
+		if (got < 0) {
+			/* Earlier batches of this set are appended; their callbacks still come. */
+			set_err(kr, res, KERR_KAFKA_STORAGE_ERROR, sl_strerror((int)got));
+			return i;
+		}
+		if (i == 0) {
+			res->base_offset = got;
+			res->log_append_time_ms = t->log_append_time ? now : -1;
+		}
+		off += bi.len;
+	}
+	res->log_start_offset = stream_start(s);
+	return nb;
+}
+
+void h_produce(struct kreq *kr)
+{
+	struct kafka *k = kr->k;
+	struct produce_req *rq = kr->body;
+	struct produce_resp *rs = kr->resp;
+	struct pstate *ps = arena_alloc(&kr->a, sizeof(*ps));
+	int16_t topic_err = 0;
+
+	if (!ps) {
+		kreq_fail(kr, "out of memory");
+		return;
+	}
+	kr->state = ps;
+	if (kr->ver < 3)
+		topic_err = KERR_UNSUPPORTED_VERSION;
+	else if (rq->acks != 0 && rq->acks != 1 && rq->acks != -1)
+		topic_err = KERR_INVALID_REQUIRED_ACKS;
+	else if (rq->transactional_id.len >= 0)
+		topic_err = KERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
+
+	int32_t nt = rq->topic_data_n > 0 ? rq->topic_data_n : 0;
+	rs->responses_n = nt;
+	if (nt > 0 && !(rs->responses = KR_NEW(kr, produce_resp_topic_produce_response, nt)))
+		goto nomem;
+	/* Count one extra pending so callbacks during the loop cannot reply early. */
+	ps->pending = 1;
+	for (int32_t i = 0; i < nt; i++) {
+		struct produce_req_topic_produce_data *td = &rq->topic_data[i];
+		struct produce_resp_topic_produce_response *tr = &rs->responses[i];
+		int32_t np = td->partition_data_n > 0 ? td->partition_data_n : 0;
+
+		tr->name = td->name;
+		tr->partition_responses_n = np;
+		if (np > 0 && !(tr->partition_responses =
+				KR_NEW(kr, produce_resp_partition_produce_response, np)))
+			goto nomem;
+		struct topic *t = td->name.len > 0 ? topic_find(k->reg, td->name.p, (size_t)td->name.len) : NULL;
+		for (int32_t j = 0; j < np; j++) {
+			struct produce_resp_partition_produce_response *res = &tr->partition_responses[j];
+			res->index = td->partition_data[j].index;
+			if (topic_err)
+				set_err(kr, res, topic_err, NULL);
+			else if (!t)
+				set_err(kr, res, KERR_UNKNOWN_TOPIC_OR_PARTITION, "unknown topic");
+			else
+				ps->pending += produce_partition(kr, t, &td->partition_data[j], res);
+		}
+	}
+	if (rq->acks == 0 && kr->req) {
+		/* No answer: free the reply slot now, keep the state for the callbacks. */
+		kr->req->cancel = NULL;
+		conn_req_drop(kr->req);
+		kr->req = NULL;
+	}
+	if (--ps->pending == 0)
+		kreq_reply(kr);
+	return;
+nomem:
+	if (ps->pending <= 1) {
+		kreq_fail(kr, "Produce response exceeds the request's memory cap");
+		return;
+	}
+	/* Appends already started hold kr: close the connection, let them finish. */
+	if (kr->req) {
+		kr->req->cancel = NULL;
+		conn_close(kr->req->c, "Produce response exceeds the request's memory cap");
+		kr->req = NULL;
+	}
+	if (--ps->pending == 0)
+		kreq_reply(kr);
+}

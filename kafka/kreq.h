@@ -1,0 +1,105 @@
+/*
+ * kreq.h - one Kafka request in flight, and what handlers share.
+ *
+ * A struct kreq lives from the moment a frame is decoded until its reply is
+ * encoded (or dropped): it holds the decoded header and body, the response
+ * struct the handler fills, and the arena both live in.  Handlers that finish
+ * at once call kreq_reply(); handlers that wait (a produce for durability, a
+ * fetch for data) keep the kreq and reply later.
+ *
+ * If the connection closes first, kr->req becomes NULL (see kreq_cancel in
+ * server.c) and kr->cancel, if set, runs so the handler can detach timers and
+ * waiters; work already handed to storage completes and kreq_reply() then
+ * just frees.  Nothing reaches a closed connection.
+ */
+#ifndef SL_KAFKA_KREQ_H
+#define SL_KAFKA_KREQ_H
+
+#include <string.h>
+#include "codec.h"
+#include "msgs.h"
+#include "kerr.h"
+#include "topic.h"
+#include "../kernel/arena.h"
+#include "../kernel/config.h"
+#include "../kernel/loop.h"
+#include "../net/conn.h"
+
+struct kafka {
+	struct loop *l;
+	const struct config *cfg;
+	struct store *st;
+	struct registry *reg;
+	char adv_host[256];		/* advertised host for Metadata */
+	int32_t adv_port;
+	int32_t listen_port;		/* what the listener bound */
+	int adv_port_explicit;
+};
+
+struct kreq;
+typedef void (*kreq_fn)(struct kreq *kr);
+
+struct kreq {
+	struct kafka *k;
+	struct conn_req *req;		/* NULL once the connection closed */
+	struct kc_req_hdr hdr;
+	const struct kc_api *api;
+	int16_t ver;
+	int flexible;
+	struct arena a;
+	void *body;			/* decoded request, in the arena */
+	void *resp;			/* response struct, defaults set, in the arena */
+	kreq_fn cancel;			/* handler's detach, when waiting */
+	void *state;			/* handler's own, in the arena */
+};
+
+/* One row per API: what ApiVersions advertises and how requests are served. */
+struct kapi {
+	int16_t key;
+	int16_t adv_min, adv_max;	/* advertised in ApiVersions */
+	int16_t min, max;		/* served; versions outside get UNSUPPORTED_VERSION */
+	kreq_fn handle;
+};
+extern const struct kapi kapis[];
+extern const size_t nkapis;
+const struct kapi *kapi_find(int16_t key);
+
+/* Encode kr->resp with the response header, send, and free kr. */
+void kreq_reply(struct kreq *kr);
+/* No reply (acks=0): release the request slot and free kr. */
+void kreq_noreply(struct kreq *kr);
+/* Close the connection with a reason (malformed request) and free kr. */
+void kreq_fail(struct kreq *kr, const char *why);
+
+/* NUL-terminated copy of a wire string into the request's arena ("" if null). */
+char *kreq_str(struct kreq *kr, struct kc_str s);
+/* A kc_str borrowing a NUL-terminated string. */
+static inline struct kc_str kstr(const char *s)
+{
+	return kc_str_of(s, (int32_t)strlen(s));
+}
+
+/*
+ * n response elements of struct s, each set to its defaults, from the
+ * request's arena; NULL when the arena's cap is reached (the handler then
+ * fails the request).  KR_NEW names the struct once: KR_NEW(kr, fetch_resp_partition_data, n).
+ */
+void *kreq_array(struct kreq *kr, const struct kc_struct *s, int32_t n);
+#define KR_NEW(kr, type, n) ((struct type *)kreq_array((kr), &kc_##type, (n)))
+
+/* Fill an ApiVersions response from the API table (no reply). */
+void api_versions_fill(struct kreq *kr);
+
+/* Handlers, one per API (kafka/h_*.c). */
+void h_api_versions(struct kreq *kr);
+void h_metadata(struct kreq *kr);
+void h_create_topics(struct kreq *kr);
+void h_delete_topics(struct kreq *kr);
+void h_produce(struct kreq *kr);
+void h_fetch(struct kreq *kr);
+void h_list_offsets(struct kreq *kr);
+
+/* Auto-create for Metadata; NULL when not allowed or invalid. */
+struct topic *kafka_auto_create(struct kafka *k, const char *name, size_t len, int16_t *err);
+
+#endif

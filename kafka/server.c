@@ -1,0 +1,286 @@
+/*
+ * server.c - from a frame to a handler and back: header decoding, the API
+ * table, per-request state, reply encoding.
+ *
+ * A request is handled in four steps:
+ *   1. the header is decoded; an unknown key or version closes the connection,
+ *      except ApiVersions, which is answered in its v0 form with
+ *      UNSUPPORTED_VERSION so clients can retry lower (KIP-511);
+ *   2. the body is decoded into the request's arena; a malformed body closes
+ *      only this connection, with a log line naming the API and the cause;
+ *   3. the handler fills the response struct (defaults already set) and
+ *      replies now or later;
+ *   4. kreq_reply() encodes header and body into the reply and hands it to
+ *      net, which sends replies in request order.
+ *
+ * The arena of a request is capped at 8 times its frame plus 64 MiB: decoded
+ * structs are larger than their wire form but never by more than 8 times for
+ * honest requests, the 64 MiB leave room for the response (Metadata for
+ * every topic is a small request with a large answer), and a hostile count
+ * cannot allocate past the cap.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "kafka.h"
+#include "kreq.h"
+#include "../kernel/log.h"
+
+/*
+ * The one API table: ApiVersions advertises exactly these rows and requests
+ * are dispatched through them.  Produce, Fetch advertise from 0 although
+ * they serve from 3 and 4: librdkafka 2.0.2 enables compression and other
+ * features only if the advertised ranges overlap old versions.
+ */
+const struct kapi kapis[] = {
+	{ 0, 0, 9, 3, 9, h_produce },		/* Produce */
+	{ 1, 0, 12, 4, 12, h_fetch },		/* Fetch */
+	{ 2, 0, 7, 0, 7, h_list_offsets },	/* ListOffsets */
+	{ 3, 0, 12, 0, 12, h_metadata },	/* Metadata */
+	{ 18, 0, 3, 0, 3, h_api_versions },	/* ApiVersions */
+	{ 19, 0, 7, 0, 7, h_create_topics },	/* CreateTopics */
+	{ 20, 0, 6, 0, 6, h_delete_topics },	/* DeleteTopics */
+};
+const size_t nkapis = sizeof(kapis) / sizeof(kapis[0]);
+
+const struct kapi *kapi_find(int16_t key)
+{
+	for (size_t i = 0; i < nkapis; i++)
+		if (kapis[i].key == key)
+			return &kapis[i];
+	return NULL;
+}
+
+struct kafka *kafka_new(struct loop *l, const struct config *cfg, struct store *st)
+{
+	struct kafka *k = calloc(1, sizeof(*k));
+	struct listener_addr la;
+
+	if (!k)
+		return NULL;
+	k->l = l;
+	k->cfg = cfg;
+	k->st = st;
+	k->reg = registry_new(st);
+	if (!k->reg) {
+		free(k);
+		return NULL;
+	}
+	const char *adv = cfg->advertised_listeners && *cfg->advertised_listeners
+				  ? cfg->advertised_listeners : cfg->listeners;
+	if (config_parse_listener(adv, &la) == 0) {
+		snprintf(k->adv_host, sizeof(k->adv_host), "%s", la.host);
+		k->adv_port = la.port;
+		k->adv_port_explicit = adv == cfg->advertised_listeners;
+	}
+	/* Clients must connect back to something: a wildcard listener advertises loopback. */
+	if (!k->adv_host[0] || strcmp(k->adv_host, "0.0.0.0") == 0 || strcmp(k->adv_host, "::") == 0)
+		snprintf(k->adv_host, sizeof(k->adv_host), "127.0.0.1");
+	return k;
+}
+
+void kafka_set_port(struct kafka *k, uint16_t port)
+{
+	k->listen_port = port;
+	if (!k->adv_port_explicit)
+		k->adv_port = port;
+}
+
+void kafka_destroy(struct kafka *k)
+{
+	if (!k)
+		return;
+	registry_destroy(k->reg);
+	free(k);
+}
+
+static void kreq_free(struct kreq *kr)
+{
+	arena_free(&kr->a);
+	free(kr);
+}
+
+/* net's cancel: the connection closed while kr waited. */
+static void kreq_cancel(struct conn_req *req)
+{
+	struct kreq *kr = req->ctx;
+
+	kr->req = NULL;
+	if (kr->cancel)
+		kr->cancel(kr);
+}
+
+void kreq_reply(struct kreq *kr)
+{
+	struct conn_req *req = kr->req;
+
+	if (req) {
+		req->cancel = NULL;
+		if (kc_encode_response_header(&req->out, kr->api, kr->ver, kr->hdr.correlation_id) != 0 ||
+		    kc_encode(kr->api->resp, kr->ver, kr->flexible, kr->resp, &req->out) != 0) {
+			log_error("kafka", "cannot encode %s v%d response for %s: %s", kr->api->name,
+				  kr->ver, conn_peer(req->c), sl_strerror(req->out.err));
+			conn_close(req->c, "response encoding failed");
+		} else {
+			conn_req_done(req);
+		}
+	}
+	kreq_free(kr);
+}
+
+void kreq_noreply(struct kreq *kr)
+{
+	if (kr->req) {
+		kr->req->cancel = NULL;
+		conn_req_drop(kr->req);
+	}
+	kreq_free(kr);
+}
+
+void kreq_fail(struct kreq *kr, const char *why)
+{
+	if (kr->req) {
+		kr->req->cancel = NULL;
+		conn_close(kr->req->c, why);
+	}
+	kreq_free(kr);
+}
+
+void *kreq_array(struct kreq *kr, const struct kc_struct *s, int32_t n)
+{
+	if (n <= 0)
+		return NULL;
+	uint8_t *p = arena_calloc(&kr->a, (size_t)n, s->size);
+	if (p)
+		for (int32_t i = 0; i < n; i++)
+			kc_defaults(s, p + (size_t)i * s->size);
+	return p;
+}
+
+char *kreq_str(struct kreq *kr, struct kc_str s)
+{
+	char *p = arena_strndup(&kr->a, s.len > 0 ? s.p : "", s.len > 0 ? (size_t)s.len : 0);
+	return p ? p : (char *)"";
+}
+
+/*
+ * ApiVersions at a version we do not know: a v0 body with UNSUPPORTED_VERSION
+ * and our ranges, so the client can pick one (KIP-511).
+ */
+static void api_versions_unsupported(struct kafka *k, struct conn_req *req, const struct kc_req_hdr *h)
+{
+	struct kreq *kr = calloc(1, sizeof(*kr));
+
+	if (!kr) {
+		conn_close(req->c, "out of memory");
+		return;
+	}
+	kr->k = k;
+	kr->req = req;
+	kr->hdr = *h;
+	kr->api = kc_api_find(18);
+	kr->ver = 0;
+	kr->flexible = 0;
+	arena_init(&kr->a, 1 << 20);
+	kr->resp = arena_alloc(&kr->a, kr->api->resp->size);
+	if (!kr->resp) {
+		kreq_fail(kr, "out of memory");
+		return;
+	}
+	kc_defaults(kr->api->resp, kr->resp);
+	api_versions_fill(kr);
+	((struct api_versions_resp *)kr->resp)->error_code = KERR_UNSUPPORTED_VERSION;
+	kreq_reply(kr);
+}
+
+void kafka_on_request(struct conn_req *req, void *arg)
+{
+	struct kafka *k = arg;
+	struct sl_rd r;
+	struct kc_req_hdr h;
+	const struct kc_api *api = NULL;
+	char why[160];
+
+	rd_init(&r, req->frame, req->len);
+	int rc = kc_decode_request_header(&r, &h, &api);
+	if (rc == SL_E_NOTFOUND) {
+		if (h.api_key == 18) {
+			api_versions_unsupported(k, req, &h);
+			return;
+		}
+		snprintf(why, sizeof(why), "unsupported request: api key %d version %d",
+			 h.api_key, h.api_version);
+		conn_close(req->c, why);
+		return;
+	}
+	if (rc != 0) {
+		snprintf(why, sizeof(why), "malformed request header: %s", sl_strerror(rc));
+		conn_close(req->c, why);
+		return;
+	}
+	const struct kapi *ka = kapi_find(h.api_key);
+	struct kreq *kr = calloc(1, sizeof(*kr));
+	if (!ka || !kr) {
+		free(kr);
+		conn_close(req->c, ka ? "out of memory" : "api not served");
+		return;
+	}
+	kr->k = k;
+	kr->req = req;
+	kr->hdr = h;
+	kr->api = api;
+	kr->ver = h.api_version;
+	kr->flexible = h.api_version >= api->flex_min;
+	arena_init(&kr->a, 8 * req->len + ((size_t)64 << 20));
+	req->ctx = kr;
+	req->cancel = kreq_cancel;
+
+	kr->body = arena_alloc(&kr->a, api->req->size);
+	kr->resp = arena_alloc(&kr->a, api->resp->size);
+	if (!kr->body || !kr->resp) {
+		kreq_fail(kr, "out of memory");
+		return;
+	}
+	rc = kc_decode(api->req, kr->ver, kr->flexible, &r, &kr->a, kr->body);
+	if (rc == 0 && rd_left(&r) != 0)
+		rc = SL_E_INVALID;
+	if (rc != 0) {
+		snprintf(why, sizeof(why), "malformed %s v%d request (correlation id %d): %s",
+			 api->name, kr->ver, h.correlation_id,
+			 rc == SL_E_INVALID && rd_left(&r) ? "trailing bytes" : sl_strerror(rc));
+		kreq_fail(kr, why);
+		return;
+	}
+	kc_defaults(api->resp, kr->resp);
+	log_debug("kafka", "%s v%d from %s correlation id %d", api->name, kr->ver,
+		  conn_peer(req->c), h.correlation_id);
+	ka->handle(kr);
+}
+
+struct topic *kafka_auto_create(struct kafka *k, const char *name, size_t len, int16_t *err)
+{
+	const char *why;
+	struct topic *t;
+
+	if (topic_name_check(name, len, &why) != 0) {
+		*err = KERR_INVALID_TOPIC_EXCEPTION;
+		return NULL;
+	}
+	if (!k->cfg->auto_create_topics) {
+		*err = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+		return NULL;
+	}
+	if (topic_collides(k->reg, name, len)) {
+		*err = KERR_INVALID_TOPIC_EXCEPTION;
+		return NULL;
+	}
+	int rc = topic_create(k->reg, name, len, k->cfg->num_partitions, NULL, 0,
+			      k->cfg->message_max_bytes, &t);
+	if (rc != 0) {
+		*err = KERR_UNKNOWN_SERVER_ERROR;
+		return NULL;
+	}
+	log_info("kafka", "auto-created topic %s with %d partitions", t->name, t->npart);
+	*err = 0;
+	return t;
+}

@@ -1,0 +1,259 @@
+#!/bin/sh
+# bench/run.sh - `make bench`: produce and consume throughput and produce
+# latency of build/sluice, beside librdkafka's in-process mock cluster
+# measured in the same run with the same client and the same parameters.
+#
+#   BENCH_RECORDS     records per run (200000)
+#   BENCH_SIZE        bytes per record (1024)
+#   BENCH_PARTITIONS  partitions of the topic (1)
+#   BENCH_WAL         a WAL file or device to format and use; objects then go
+#                     to build/bench/data/objects (unset: the WAL setting of
+#                     kernel/sluice.properties, which is none by default)
+#   BENCH_WAL_BYTES   size of a WAL file `sluice format` creates (1 GiB)
+#   BENCH_SET         extra broker settings, "key=value key=value" (none)
+#
+# Steps: build build/bench/loadgen with the system gcc against librdkafka;
+# with BENCH_WAL, format a fresh WAL there and an object directory under
+# build/bench/data; start the broker with kernel/sluice.properties on a free
+# loopback port (log: build/bench/broker.log); produce, then consume, with
+# acks=all; stop the broker; run the same two phases against the mock; print
+# a table.  Raw loadgen lines go to build/bench/results.txt, loadgen
+# diagnostics to build/bench/*.err.  The broker is stopped before the mock
+# runs, so the two never share CPUs.
+#
+# Any failure stops the run with the reason and the tail of the relevant log;
+# the broker is stopped on every exit path (trap).
+set -eu
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+
+out=build/bench
+data=$out/data
+records=${BENCH_RECORDS:-200000}
+size=${BENCH_SIZE:-1024}
+partitions=${BENCH_PARTITIONS:-1}
+wal_arg=${BENCH_WAL:-}
+wal_bytes=${BENCH_WAL_BYTES:-1073741824}
+acks=all
+linger_ms=5
+compression=none
+config=kernel/sluice.properties
+broker=""
+
+die() {
+	echo "bench: $*" >&2
+	exit 1
+}
+
+show_tail() { # file
+	if [ -s "$1" ]; then
+		echo "---- last lines of $1" >&2
+		tail -n 30 "$1" >&2
+		echo "----" >&2
+	fi
+}
+
+# Stop the broker: SIGTERM (it flushes and exits), SIGKILL after 10 s.
+stop_broker() {
+	[ -n "$broker" ] || return 0
+	if kill -0 "$broker" 2>/dev/null; then
+		kill "$broker" 2>/dev/null || true
+		i=0
+		while kill -0 "$broker" 2>/dev/null && [ $i -lt 10 ]; do
+			sleep 1
+			i=$((i + 1))
+		done
+		if kill -0 "$broker" 2>/dev/null; then
+			echo "bench: broker ignored SIGTERM for 10 s, killing it" >&2
+			kill -9 "$broker" 2>/dev/null || true
+		fi
+	fi
+	wait "$broker" 2>/dev/null || true
+	broker=""
+}
+trap stop_broker EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# Fail the run, saying whether the broker is the reason.
+phase_failed() { # what errfile
+	show_tail "$2"
+	if [ -n "$broker" ] && ! kill -0 "$broker" 2>/dev/null; then
+		status=0
+		wait "$broker" || status=$?
+		broker=""
+		show_tail "$out/broker.log"
+		die "$1 failed: the broker died (exit status $status), see $out/broker.log"
+	fi
+	die "$1 failed, see $2"
+}
+
+# Run one loadgen phase in the background, watching the broker meanwhile, so
+# a dead broker ends the run at once rather than after loadgen's own 120 s
+# stall limit.  Its stdout goes to outfile, stderr to errfile.  (The shell
+# reaps exited children while `sleep` runs, so kill -0 sees a death.)
+run_phase() { # what outfile errfile command...
+	what=$1; outf=$2; errf=$3
+	shift 3
+	"$@" >"$outf" 2>"$errf" &
+	lg=$!
+	while kill -0 "$lg" 2>/dev/null; do
+		if [ -n "$broker" ] && ! kill -0 "$broker" 2>/dev/null; then
+			kill "$lg" 2>/dev/null || true
+			wait "$lg" 2>/dev/null || true
+			phase_failed "$what" "$errf"
+		fi
+		sleep 1
+	done
+	status=0
+	wait "$lg" || status=$?
+	if [ "$status" -ne 0 ]; then
+		cat "$outf"
+		phase_failed "$what (loadgen exit status $status)" "$errf"
+	fi
+}
+
+field() { # line key
+	printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"
+}
+
+port_is_free() { # port
+	if command -v ss >/dev/null 2>&1; then
+		[ -z "$(ss -Htln "sport = :$1" 2>/dev/null)" ]
+	else
+		return 0	# the broker's bind would fail and say so in its log
+	fi
+}
+
+pick_port() {
+	tries=0
+	while [ $tries -lt 50 ]; do
+		r=$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')
+		p=$((20000 + r % 40000))
+		if port_is_free "$p"; then
+			echo "$p"
+			return 0
+		fi
+		tries=$((tries + 1))
+	done
+	return 1
+}
+
+# ---- preconditions and build ----
+mkdir -p "$out"
+[ -x build/sluice ] || die "build/sluice is missing: run 'make' first"
+[ -f "$config" ] || die "$config is missing"
+command -v kcat >/dev/null 2>&1 || die "kcat is missing (make deps installs it)"
+gcc -std=c11 -O2 -Wall -Wextra -Werror -o "$out/loadgen" bench/loadgen.c -lrdkafka -lpthread ||
+	die "could not build $out/loadgen (librdkafka-dev missing? make deps installs it)"
+
+# ---- broker ----
+port=$(pick_port) || die "found no free port"
+set -- --config "$config" --set "listeners=PLAINTEXT://127.0.0.1:$port"
+# Which WAL the broker writes, for the report: the file's, then ours.
+wal=$(sed -n 's/^[[:space:]]*sluice\.wal\.device[[:space:]]*[=:][[:space:]]*//p' "$config" | tail -n 1)
+if [ -n "$wal_arg" ]; then
+	rm -rf "$data"
+	mkdir -p "$data/objects"
+	case $wal_arg in /*) wal=$wal_arg ;; *) wal=$top/$wal_arg ;; esac
+	set -- "$@" --set "sluice.wal.device=$wal" \
+		--set "sluice.wal.capacity.bytes=$wal_bytes" \
+		--set "sluice.objects.url=file://$top/$data/objects"
+fi
+set -f	# BENCH_SET is split on blanks, never globbed
+for kv in ${BENCH_SET:-}; do
+	set -- "$@" --set "$kv"
+	case $kv in sluice.wal.device=*) wal=${kv#*=} ;; esac
+done
+set +f
+
+if [ -n "$wal_arg" ]; then
+	build/sluice format "$@" >"$out/format.log" 2>&1 || {
+		show_tail "$out/format.log"
+		die "'sluice format' failed, see $out/format.log"
+	}
+fi
+build/sluice serve "$@" >"$out/broker.log" 2>&1 &
+broker=$!
+
+i=0
+until kcat -b "127.0.0.1:$port" -L -m 1 >/dev/null 2>&1; do
+	if ! kill -0 "$broker" 2>/dev/null; then
+		status=0
+		wait "$broker" || status=$?
+		broker=""
+		show_tail "$out/broker.log"
+		die "the broker exited during startup (status $status), see $out/broker.log"
+	fi
+	i=$((i + 1))
+	[ $i -lt 30 ] || { show_tail "$out/broker.log"; die "the broker did not answer Metadata on port $port within 30 s"; }
+	sleep 1
+done
+
+common="--records $records --size $size --partitions $partitions --acks $acks --linger-ms $linger_ms --compression $compression"
+topic="bench-$(date +%s)-$$"
+
+echo "bench: sluice on 127.0.0.1:$port, $records records of $size bytes, $partitions partition(s)"
+# shellcheck disable=SC2086 # $common is a list of words on purpose
+run_phase "sluice produce" "$out/sluice-produce.out" "$out/sluice-produce.err" \
+	"$out/loadgen" produce --bootstrap "127.0.0.1:$port" --topic "$topic" $common
+run_phase "sluice consume" "$out/sluice-consume.out" "$out/sluice-consume.err" \
+	"$out/loadgen" consume --bootstrap "127.0.0.1:$port" --topic "$topic" \
+	--records "$records" --partitions "$partitions"
+sp=$(sed -n 's/^produce //p' "$out/sluice-produce.out")
+sc=$(sed -n 's/^consume //p' "$out/sluice-consume.out")
+if [ -z "$sp" ] || [ -z "$sc" ]; then
+	die "loadgen printed no results, see $out/sluice-*.out"
+fi
+stop_broker
+
+echo "bench: mock cluster, same parameters"
+# shellcheck disable=SC2086
+run_phase "mock run" "$out/mock.out" "$out/mock.err" \
+	"$out/loadgen" mock --topic "$topic" $common
+mp=$(sed -n 's/^mock produce //p' "$out/mock.out")
+mc=$(sed -n 's/^mock consume //p' "$out/mock.out")
+if [ -z "$mp" ] || [ -z "$mc" ]; then
+	die "mock run printed no results, see $out/mock.out"
+fi
+{
+	echo "sluice produce $sp"
+	echo "sluice consume $sc"
+	echo "mock produce $mp"
+	echo "mock consume $mc"
+} >"$out/results.txt"
+
+# ---- report ----
+cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo 2>/dev/null | head -n 1)
+if [ -z "$wal" ]; then
+	durability="no WAL (sluice.wal.device is empty): acknowledged records are in memory only"
+elif [ -b "$wal" ]; then
+	durability="WAL on block device $wal"
+else
+	wal_dir=$(dirname "$wal")
+	wal_fs=$(stat -f -c %T "$wal_dir" 2>/dev/null || echo unknown)
+	wal_dev=$(df -P "$wal_dir" 2>/dev/null | awk 'NR == 2 { print $1 }')
+	durability="WAL file $wal on ${wal_dev:-unknown device} ($wal_fs)"
+fi
+echo
+echo "machine: $(nproc) CPUs, ${cpu:-unknown CPU}, Linux $(uname -r)"
+echo "sluice: $(build/sluice version 2>/dev/null | head -n 1 || true); durability: $durability"
+echo "parameters: $records records of $size bytes, $partitions partition(s), acks=$acks," \
+	"linger.ms=$linger_ms, compression=$compression, idempotence off; MB = 2^20 bytes"
+echo
+row() { printf '%-22s %-12s %s\n' "$1" "$2" "$3"; }
+row metric sluice "mock (librdkafka, in-process, no durability)"
+row "produce MB/s" "$(field "$sp" mb_per_s)" "$(field "$mp" mb_per_s)"
+row "produce records/s" "$(field "$sp" records_per_s)" "$(field "$mp" records_per_s)"
+row "produce p50 ms" "$(field "$sp" p50_ms)" "$(field "$mp" p50_ms)"
+row "produce p99 ms" "$(field "$sp" p99_ms)" "$(field "$mp" p99_ms)"
+row "consume MB/s" "$(field "$sc" mb_per_s)" "$(field "$mc" mb_per_s)"
+row "consume records/s" "$(field "$sc" records_per_s)" "$(field "$mc" records_per_s)"
+echo
+rereads=$(field "$mc" rereads)
+if [ "${rereads:-0}" != 0 ]; then
+	echo "the mock keeps only the newest 5 MiB of each partition: its consumer went back to" \
+		"the start $rereads time(s) to read $records records"
+fi
+echo "raw results: $out/results.txt"

@@ -98,6 +98,7 @@ void h_delete_topics(struct kreq *kr);
 void h_produce(struct kreq *kr);
 void h_fetch(struct kreq *kr);
 void h_list_offsets(struct kreq *kr);
+void h_find_coordinator(struct kreq *kr);
 
 /* Auto-create for Metadata; NULL when not allowed or invalid. */
 struct topic *kafka_auto_create(struct kafka *k, const char *name, size_t len, int16_t *err);

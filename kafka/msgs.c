@@ -129,6 +129,15 @@ KC_DESC(metadata_resp_metadata_response_topic)
 #define KC_CUR metadata_resp
 KC_DESC(metadata_resp)
 #undef KC_CUR
+#define KC_CUR find_coordinator_req
+KC_DESC(find_coordinator_req)
+#undef KC_CUR
+#define KC_CUR find_coordinator_resp_coordinator
+KC_DESC(find_coordinator_resp_coordinator)
+#undef KC_CUR
+#define KC_CUR find_coordinator_resp
+KC_DESC(find_coordinator_resp)
+#undef KC_CUR
 #define KC_CUR api_versions_req
 KC_DESC(api_versions_req)
 #undef KC_CUR
@@ -183,6 +192,7 @@ const struct kc_api kc_apis[] = {
 	{ 1,  "Fetch",        0, 12, 12, &kc_fetch_req,        &kc_fetch_resp },
 	{ 2,  "ListOffsets",  0, 7,  6,  &kc_list_offsets_req, &kc_list_offsets_resp },
 	{ 3,  "Metadata",     0, 12, 9,  &kc_metadata_req,     &kc_metadata_resp },
+	{ 10, "FindCoordinator", 0, 4, 3, &kc_find_coordinator_req, &kc_find_coordinator_resp },
 	{ 18, "ApiVersions",  0, 3,  3,  &kc_api_versions_req, &kc_api_versions_resp },
 	{ 19, "CreateTopics", 0, 7,  5,  &kc_create_topics_req, &kc_create_topics_resp },
 	{ 20, "DeleteTopics", 0, 6,  4,  &kc_delete_topics_req, &kc_delete_topics_resp },

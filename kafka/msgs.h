@@ -266,6 +266,33 @@ KC_STRUCT(metadata_resp_metadata_response_topic)
 	X(INT32,  cluster_authorized_operations, 8, 10,     KV_NONULL, KV_NOTAG, INT32_MIN, _)
 KC_STRUCT(metadata_resp)
 
+/* ---- FindCoordinator (key 10), versions 0-4, flexible from 3 ---- */
+
+#define KC_L_find_coordinator_req(X) \
+	X(STRING,       key,              0, 3,      KV_NONULL, KV_NOTAG, 0, _) \
+	X(INT8,         key_type,         1, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(ARRAY_STRING, coordinator_keys, 4, KV_MAX, KV_NONULL, KV_NOTAG, 0, _)
+KC_STRUCT(find_coordinator_req)
+
+#define KC_L_find_coordinator_resp_coordinator(X) \
+	X(STRING, key,           4, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(INT32,  node_id,       4, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(STRING, host,          4, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(INT32,  port,          4, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(INT16,  error_code,    4, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(STRING, error_message, 4, KV_MAX, 4,         KV_NOTAG, 0, _)
+KC_STRUCT(find_coordinator_resp_coordinator)
+
+#define KC_L_find_coordinator_resp(X) \
+	X(INT32,  throttle_time_ms, 1, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(INT16,  error_code,       0, 3,      KV_NONULL, KV_NOTAG, 0, _) \
+	X(STRING, error_message,    1, 3,      1,         KV_NOTAG, 0, _) \
+	X(INT32,  node_id,          0, 3,      KV_NONULL, KV_NOTAG, 0, _) \
+	X(STRING, host,             0, 3,      KV_NONULL, KV_NOTAG, 0, _) \
+	X(INT32,  port,             0, 3,      KV_NONULL, KV_NOTAG, 0, _) \
+	X(ARRAY,  coordinators,     4, KV_MAX, KV_NONULL, KV_NOTAG, 0, find_coordinator_resp_coordinator)
+KC_STRUCT(find_coordinator_resp)
+
 /* ---- ApiVersions (key 18), versions 0-3, flexible from 3 ---- */
 
 #define KC_L_api_versions_req(X) \

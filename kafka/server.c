@@ -30,13 +30,15 @@
  * The one API table: ApiVersions advertises exactly these rows and requests
  * are dispatched through them.  Produce, Fetch advertise from 0 although
  * they serve from 3 and 4: librdkafka 2.0.2 enables compression and other
- * features only if the advertised ranges overlap old versions.
+ * features only if the advertised ranges overlap old versions (gzip, snappy
+ * and lz4 need Produce 0, lz4 also FindCoordinator 0).
  */
 const struct kapi kapis[] = {
 	{ 0, 0, 9, 3, 9, h_produce },		/* Produce */
 	{ 1, 0, 12, 4, 12, h_fetch },		/* Fetch */
 	{ 2, 0, 7, 0, 7, h_list_offsets },	/* ListOffsets */
 	{ 3, 0, 12, 0, 12, h_metadata },	/* Metadata */
+	{ 10, 0, 4, 0, 4, h_find_coordinator },	/* FindCoordinator */
 	{ 18, 0, 3, 0, 3, h_api_versions },	/* ApiVersions */
 	{ 19, 0, 7, 0, 7, h_create_topics },	/* CreateTopics */
 	{ 20, 0, 6, 0, 6, h_delete_topics },	/* DeleteTopics */

@@ -11,7 +11,9 @@
  * Reading: the server owns one staging buffer (one thread, one loop), read()
  * fills it, and the bytes are carved into the current frame's header or body
  * at once, so nothing is left in the staging buffer between events.  The
- * frame size is checked before the body is allocated.  Limits are checked
+ * frame size is checked before the body is allocated.  When most of a large
+ * frame is still to come, read() goes straight into the frame instead, and
+ * frame buffers come from the pool of large blocks (kernel/pool.h).  Limits are checked
  * before each read(), so one read's worth of small frames (at most the
  * staging size) may pass max_inflight: the overshoot is bounded.
  *
@@ -34,6 +36,7 @@
 #include <unistd.h>
 #include "conn.h"
 #include "../kernel/log.h"
+#include "../kernel/pool.h"
 
 enum { REQ_PENDING, REQ_DONE, REQ_DROPPED };
 
@@ -79,7 +82,7 @@ static void conn_flush_task(struct loop *l, void *arg);
 
 static void req_free(struct conn_req *req)
 {
-	free(req->frame);
+	pool_put(req->frame, req->frame_cap);
 	req->frame = NULL;
 	wr_free(&req->out);
 	free(req);
@@ -269,6 +272,19 @@ static void dispatch(struct conn *c)
 	c->srv->ops.on_request(req, c->srv->arg);
 }
 
+/* The current frame is whole: hand it up.  -1 once the connection closed. */
+static int frame_complete(struct conn *c)
+{
+	size_t at;
+
+	if (wr_reserve(&c->cur->out, 4, &at) != 0) {
+		conn_close(c, "out of memory for a reply");
+		return -1;
+	}
+	dispatch(c);
+	return c->closing ? -1 : 0;
+}
+
 /* Carve n staged bytes into frames; returns -1 once the connection closed. */
 static int consume(struct conn *c, const uint8_t *p, size_t n)
 {
@@ -297,7 +313,7 @@ static int consume(struct conn *c, const uint8_t *p, size_t n)
 			}
 			struct conn_req *req = calloc(1, sizeof(*req));
 			if (req)
-				req->frame = malloc(size ? (size_t)size : 1);
+				req->frame = pool_get(size ? (size_t)size : 1, &req->frame_cap);
 			if (!req || !req->frame) {
 				free(req);
 				conn_close(c, "out of memory for a request");
@@ -315,16 +331,8 @@ static int consume(struct conn *c, const uint8_t *p, size_t n)
 		c->cur_got += k;
 		p += k;
 		n -= k;
-		if (c->cur_got == c->cur->len) {
-			size_t at;
-			if (wr_reserve(&c->cur->out, 4, &at) != 0) {
-				conn_close(c, "out of memory for a reply");
-				return -1;
-			}
-			dispatch(c);
-			if (c->closing)
-				return -1;
-		}
+		if (c->cur_got == c->cur->len && frame_complete(c) == -1)
+			return -1;
 	}
 	return 0;
 }
@@ -338,7 +346,14 @@ static void conn_read(struct conn *c)
 	for (int i = 0; i < 16 && !c->closing; i++) {
 		if (c->ninflight >= lim->max_inflight || c->unsent > lim->max_unsent)
 			break;
-		ssize_t n = read(c->fd, srv->stage, sizeof(srv->stage));
+		/*
+		 * The rest of a large frame goes straight into it: staging it
+		 * first would copy every produced byte once more.
+		 */
+		int direct = c->cur && c->cur->len - c->cur_got >= sizeof(srv->stage) / 2;
+		uint8_t *dst = direct ? c->cur->frame + c->cur_got : srv->stage;
+		size_t room = direct ? c->cur->len - c->cur_got : sizeof(srv->stage);
+		ssize_t n = read(c->fd, dst, room);
 		if (n == 0) {
 			conn_close(c, c->hdr_got || c->cur ? "peer closed in the middle of a frame" : NULL);
 			return;
@@ -351,9 +366,14 @@ static void conn_read(struct conn *c)
 			conn_close(c, errno == ECONNRESET ? NULL : why);
 			return;
 		}
-		if (consume(c, srv->stage, (size_t)n) == -1)
+		if (direct) {
+			c->cur_got += (size_t)n;
+			if (c->cur_got == c->cur->len && frame_complete(c) == -1)
+				return;
+		} else if (consume(c, srv->stage, (size_t)n) == -1) {
 			return;
-		if ((size_t)n < sizeof(srv->stage))
+		}
+		if ((size_t)n < room)
 			break;
 	}
 	update_events(c);

@@ -43,6 +43,7 @@ struct conn_req {
 	struct conn *c;
 	uint8_t *frame;		/* the request bytes after the size; owned by net */
 	size_t len;
+	size_t frame_cap;	/* the pool block's capacity */
 	struct sl_wr out;	/* reply: 4 size bytes reserved, then the body */
 	void (*cancel)(struct conn_req *req);
 	void *ctx;		/* the upper layer's state for this request */

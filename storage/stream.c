@@ -19,7 +19,26 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include "stream.h"
+
+#define SEG_FIRST ((size_t)64 << 10)
+#define SEG_MAX ((size_t)8 << 20)
+#define HUGE_PAGE ((size_t)2 << 20)
+
+/*
+ * Batches are packed into segments: few allocations, and from 2 MiB up the
+ * segment is its own mapping advised to use huge pages, so storing a byte
+ * costs a page fault per 2 MiB rather than per 4 KiB.  A segment is freed
+ * when the start offset has passed every batch in it.
+ */
+struct seg {
+	uint8_t *mem;
+	size_t cap, used;
+	uint32_t live;		/* entries still pointing here */
+	int mapped;		/* mmap (1) or malloc (0) */
+	struct seg *next;	/* newer */
+};
 
 struct entry {
 	int64_t base;
@@ -27,6 +46,7 @@ struct entry {
 	uint32_t count;
 	uint32_t len;
 	uint8_t *data;
+	struct seg *seg;
 };
 
 struct stream {
@@ -36,6 +56,8 @@ struct stream {
 	struct entry *e;
 	size_t first, n, cap;
 	int64_t start, hw, next;
+	struct seg *seg_old, *seg_new;	/* oldest and newest segment */
+	size_t seg_size;		/* size of the next segment */
 	struct stream_waiter waiters;	/* list head (circular) */
 };
 
@@ -77,10 +99,76 @@ struct store *store_new(struct loop *l)
 	return st;
 }
 
+static void seg_release(struct seg *g)
+{
+	if (g->mapped)
+		munmap(g->mem, g->cap);
+	else
+		free(g->mem);
+	free(g);
+}
+
+/* A new segment of at least need bytes, appended as the newest; NULL if out of memory. */
+static struct seg *seg_add(struct stream *s, size_t need)
+{
+	size_t cap = s->seg_size ? s->seg_size : SEG_FIRST;
+	struct seg *g = calloc(1, sizeof(*g));
+
+	if (!g)
+		return NULL;
+	while (cap < need)
+		cap *= 2;
+	if (cap >= HUGE_PAGE) {
+		cap = (cap + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
+		/* Over-map by one huge page and trim, so the segment is 2 MiB aligned. */
+		uint8_t *raw = mmap(NULL, cap + HUGE_PAGE, PROT_READ | PROT_WRITE,
+				    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (raw != MAP_FAILED) {
+			uintptr_t a = ((uintptr_t)raw + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1);
+			size_t head = a - (uintptr_t)raw;
+			if (head)
+				munmap(raw, head);
+			munmap((uint8_t *)a + cap, HUGE_PAGE - head);
+			g->mem = (uint8_t *)a;
+			g->mapped = 1;
+			(void)madvise(g->mem, cap, MADV_HUGEPAGE);	/* a hint; fine if refused */
+		}
+	} else {
+		g->mem = malloc(cap);
+	}
+	if (!g->mem) {
+		free(g);
+		return NULL;
+	}
+	g->cap = cap;
+	if (s->seg_new)
+		s->seg_new->next = g;
+	else
+		s->seg_old = g;
+	s->seg_new = g;
+	if (s->seg_size < SEG_MAX)
+		s->seg_size = cap < SEG_MAX ? cap * 2 : SEG_MAX;
+	return g;
+}
+
+/* Free segments from the oldest while no entry points into them. */
+static void seg_trim(struct stream *s)
+{
+	while (s->seg_old && s->seg_old->live == 0 && s->seg_old != s->seg_new) {
+		struct seg *g = s->seg_old;
+		s->seg_old = g->next;
+		seg_release(g);
+	}
+}
+
 static void stream_free(struct stream *s)
 {
-	for (size_t i = s->first; i < s->n; i++)
-		free(s->e[i].data);
+	struct seg *g = s->seg_old, *nx;
+
+	for (; g; g = nx) {
+		nx = g->next;
+		seg_release(g);
+	}
 	free(s->e);
 	free(s);
 }
@@ -242,16 +330,23 @@ int64_t stream_append(struct stream *s, const uint8_t *batch, size_t len,
 			s->cap = nc;
 		}
 	}
-	uint8_t *copy = malloc(len);
-	if (!copy)
-		return SL_E_NOMEM;
+	struct seg *g = s->seg_new;
+	if (!g || g->cap - g->used < len) {
+		g = seg_add(s, len);
+		if (!g)
+			return SL_E_NOMEM;
+	}
+	uint8_t *copy = g->mem + g->used;
 	memcpy(copy, batch, len);
+	g->used += len;
+	g->live++;
 	struct entry *e = &s->e[s->n++];
 	e->base = s->next;
 	e->count = count;
 	e->max_ts = max_ts;
 	e->len = (uint32_t)len;
 	e->data = copy;
+	e->seg = g;
 	s->next += count;
 	st->bytes += len;
 
@@ -346,11 +441,13 @@ int stream_set_start(struct stream *s, int64_t start)
 		return SL_E_INVALID;
 	s->start = start;
 	while (s->first < s->n && s->e[s->first].base + s->e[s->first].count <= start) {
-		s->st->bytes -= s->e[s->first].len;
-		free(s->e[s->first].data);
-		s->e[s->first].data = NULL;
+		struct entry *e = &s->e[s->first];
+		s->st->bytes -= e->len;
+		e->seg->live--;
+		e->data = NULL;
 		s->first++;
 	}
+	seg_trim(s);
 	return 0;
 }
 

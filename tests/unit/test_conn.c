@@ -74,6 +74,11 @@ static void on_request(struct conn_req *req, void *arg)
 		max_seen_inflight = live;
 }
 
+static void stop_loop(struct loop *l, void *arg)
+{
+	loop_stop(l);
+}
+
 static int client(uint16_t port)
 {
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -103,7 +108,7 @@ static void pump(int fd, int ms)
 		if (poll(&pfd, 1, 0) == 1)
 			return;
 		struct loop_timer t;
-		loop_timer_init(&t, (loop_fn)loop_stop, NULL);
+		loop_timer_init(&t, stop_loop, NULL);
 		loop_timer_set(L, &t, 1);
 		(void)loop_run(L);
 		loop_timer_cancel(L, &t);
@@ -252,7 +257,7 @@ static void test_close_cancels_pending(void)
 	send_frame(fd, "r1", 2);
 	for (int i = 0; i < 50 && live < 2; i++) {
 		struct loop_timer t;
-		loop_timer_init(&t, (loop_fn)loop_stop, NULL);
+		loop_timer_init(&t, stop_loop, NULL);
 		loop_timer_set(L, &t, 0);
 		(void)loop_run(L);
 	}
@@ -261,7 +266,7 @@ static void test_close_cancels_pending(void)
 	/* The close is seen, both pending requests are cancelled, nothing answers later. */
 	for (int i = 0; i < 50 && live > 0; i++) {
 		struct loop_timer t;
-		loop_timer_init(&t, (loop_fn)loop_stop, NULL);
+		loop_timer_init(&t, stop_loop, NULL);
 		loop_timer_set(L, &t, 1);
 		(void)loop_run(L);
 	}

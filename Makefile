@@ -32,7 +32,8 @@ LDSTATIC:=
 OPT     := -O1 -g -fno-omit-frame-pointer -fsanitize=$(SANITIZE) -DSL_DEBUG
 endif
 
-CFLAGS  := $(CSTD) $(OPT) $(WARN) -I.
+CFLAGS  := $(CSTD) $(OPT) $(WARN) -I. -I$(DEPS)/include
+LIBZSTD := $(DEPS)/lib/libzstd.a
 LIBOBJ  := $(patsubst %.c,$(OBJ)/%.o,$(LIBSRC))
 UNITSRC := $(wildcard tests/unit/test_*.c)
 UNITBIN := $(patsubst tests/unit/%.c,$(OBJ)/tests/%,$(UNITSRC))
@@ -40,7 +41,7 @@ UNITBIN := $(patsubst tests/unit/%.c,$(OBJ)/tests/%,$(UNITSRC))
 FUZZSRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZBIN := $(patsubst tests/fuzz/%.c,$(B)/fuzz/%,$(FUZZSRC))
 FUZZOBJ := $(patsubst %.c,$(B)/fuzzobj/%.o,$(LIBSRC))
-FUZZFLAGS := $(CSTD) -O1 -g -I. -fsanitize=fuzzer-no-link,address,undefined
+FUZZFLAGS := $(CSTD) -O1 -g -I. -I$(DEPS)/include -fsanitize=fuzzer-no-link,address,undefined
 
 .PHONY: all deps test test-unit test-fuzz test-integration run bench fuzz clean
 
@@ -54,11 +55,11 @@ $(OBJ)/%.o: %.c $(HDRS)
 	$(CC) $(CFLAGS) -c $< -o $@
 
 $(B)/sluice: $(OBJ)/kernel/main.o $(LIBOBJ)
-	$(CC) $(CFLAGS) $(LDSTATIC) -o $@ $^
+	$(CC) $(CFLAGS) $(LDSTATIC) -o $@ $^ $(LIBZSTD)
 
 $(OBJ)/tests/%: tests/unit/%.c tests/unit/t.h $(LIBOBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDSTATIC) -o $@ $< $(LIBOBJ)
+	$(CC) $(CFLAGS) $(LDSTATIC) -o $@ $< $(LIBOBJ) $(LIBZSTD)
 
 $(B)/fuzzobj/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
@@ -66,7 +67,7 @@ $(B)/fuzzobj/%.o: %.c $(HDRS)
 
 $(B)/fuzz/%: tests/fuzz/%.c $(FUZZOBJ)
 	@mkdir -p $(dir $@)
-	clang $(FUZZFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZOBJ)
+	clang $(FUZZFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZOBJ) $(LIBZSTD)
 
 test-unit: $(UNITBIN)
 	@sh tests/run.sh unit $(UNITBIN)

@@ -13,11 +13,29 @@
  *     acknowledged, never discovered by a consumer later;
  *   - recordsCount == lastOffsetDelta + 1 and > 0: the broker assigns offsets
  *     from these, so they must agree;
- *   - for uncompressed batches, each record parses and its offsetDelta is its
- *     index, so what a consumer decodes is what offsets were assigned to.
+ *   - each record parses, its offsetDelta is its index and nothing follows
+ *     the last, so what a consumer decodes is what offsets were assigned to.
+ *     A compressed batch is decompressed first (as Kafka does on produce),
+ *     to at most BATCH_MAX_INFLATED bytes; its records then get the same
+ *     walk as uncompressed ones.
+ *
+ * Decompression writes into one scratch buffer per thread, kept between
+ * calls: produce decompresses every compressed batch, and touching freshly
+ * mapped pages costs more than decoding into them (a new 10 MB buffer per
+ * call halves lz4's speed).  Up to SCRATCH_KEEP bytes stay allocated; a
+ * buffer grown beyond that is freed once the call is done with it.  No
+ * pointer into the scratch buffer outlives the call that filled it.
+ *
+ * One walk (walk_records) serves validation and timestamp lookups: a lookup
+ * is a validation that also notes the first record matching what it seeks,
+ * so a batch that would not be accepted answers no lookup either.  Record
+ * timestamps are baseTimestamp + timestampDelta computed with wrap-around,
+ * since a hostile delta must not be undefined behaviour.
  */
+#include <stdlib.h>
 #include <string.h>
 #include "batch.h"
+#include "decompress.h"
 #include "kerr.h"
 #include "../kernel/buf.h"
 #include "../kernel/crc32c.h"
@@ -51,7 +69,7 @@ static int record_parse(struct sl_rd *r, int64_t *ts_delta, int32_t *off_delta)
 	return rd_left(&rec) == 0 ? 0 : -1;
 }
 
-int batch_parse(const uint8_t *p, size_t n, struct batch_info *bi, const char **why)
+int batch_header(const uint8_t *p, size_t n, struct batch_info *bi, const char **why)
 {
 	struct sl_rd r;
 	int64_t base;
@@ -88,16 +106,100 @@ int batch_parse(const uint8_t *p, size_t n, struct batch_info *bi, const char **
 		*why = "record count does not match lastOffsetDelta";
 		return KERR_INVALID_RECORD;
 	}
-	if ((bi->attributes & BATCH_ATTR_COMPRESSION) > 4) {
+	if ((bi->attributes & BATCH_ATTR_COMPRESSION) > DC_ZSTD) {
 		*why = "unknown compression codec";
 		return KERR_CORRUPT_MESSAGE;
 	}
-	if (bi->attributes & BATCH_ATTR_COMPRESSION)
+	return 0;
+}
+
+#define SCRATCH_KEEP ((size_t)4 << 20)
+
+static _Thread_local struct dc_out scratch;
+
+/* Done with what records_of() returned: let go of an oversized scratch. */
+static void records_done(void)
+{
+	if (scratch.cap > SCRATCH_KEEP) {
+		free(scratch.p);
+		scratch = (struct dc_out){ NULL, 0, 0, 0 };
+	}
+}
+
+/* The messages below name the cap. */
+_Static_assert(BATCH_MAX_INFLATED == (size_t)64 << 20, "update the \"64 MiB\" messages");
+
+/*
+ * The records section of a batch batch_header accepted: in place, or
+ * decompressed into the scratch buffer, valid until records_done().
+ */
+static int records_of(const uint8_t *p, const struct batch_info *bi,
+		      const uint8_t **recs, size_t *len, const char **why)
+{
+	static const char *const corrupt[] = {
+		NULL, "gzip payload is corrupt", "snappy payload is corrupt",
+		"lz4 payload is corrupt", "zstd payload is corrupt"
+	};
+	static const char *const too_big[] = {
+		NULL, "gzip payload inflates beyond 64 MiB", "snappy payload inflates beyond 64 MiB",
+		"lz4 payload inflates beyond 64 MiB", "zstd payload inflates beyond 64 MiB"
+	};
+	int codec = bi->attributes & BATCH_ATTR_COMPRESSION, err;
+
+	if (codec == 0) {
+		*recs = p + BATCH_HEADER;
+		*len = bi->len - BATCH_HEADER;
 		return 0;
-	/* Uncompressed: the records must be exactly count well-formed records. */
+	}
+	if (!scratch.p && !(scratch.p = malloc(DC_SLACK)))
+		err = SL_E_NOMEM;
+	else {
+		scratch.len = 0;
+		scratch.max = BATCH_MAX_INFLATED;
+		err = dc_decode(codec, p + BATCH_HEADER, bi->len - BATCH_HEADER, &scratch);
+	}
+	if (err != 0)
+		records_done();
+	switch (err) {
+	case 0:
+		*recs = scratch.p;
+		*len = scratch.len;
+		return 0;
+	case SL_E_TOOBIG:
+		*why = too_big[codec];
+		return KERR_MESSAGE_TOO_LARGE;
+	case SL_E_NOMEM:
+		*why = "out of memory decompressing the records";
+		return KERR_UNKNOWN_SERVER_ERROR;
+	default:
+		*why = corrupt[codec];
+		return KERR_CORRUPT_MESSAGE;
+	}
+}
+
+/* What a lookup seeks while the records are walked; see scan(). */
+struct seek {
+	int64_t base_ts;	/* the batch's baseTimestamp */
+	int64_t ts;		/* the first record at or after ts, */
+	int want_max;		/* or, if set, the first whose time is max_ts */
+	int64_t max_ts;
+	int found;
+	int32_t off_delta;	/* the record found */
+	int64_t found_ts;
+};
+
+/*
+ * Walk a records section: exactly count well-formed records with offset
+ * deltas 0..count-1 and nothing after them.  With sk, also note the first
+ * record it seeks.  0, or a Kafka error code with *why.
+ */
+static int walk_records(const uint8_t *p, size_t n, int32_t count, struct seek *sk,
+			const char **why)
+{
 	struct sl_rd recs;
-	rd_init(&recs, p + BATCH_HEADER, bi->len - BATCH_HEADER);
-	for (int32_t i = 0; i < bi->count; i++) {
+
+	rd_init(&recs, p, n);
+	for (int32_t i = 0; i < count; i++) {
 		int64_t tsd;
 		int32_t od;
 		if (record_parse(&recs, &tsd, &od) != 0) {
@@ -108,12 +210,34 @@ int batch_parse(const uint8_t *p, size_t n, struct batch_info *bi, const char **
 			*why = "record offset deltas are not consecutive";
 			return KERR_INVALID_RECORD;
 		}
+		if (sk && !sk->found) {
+			int64_t t = (int64_t)((uint64_t)sk->base_ts + (uint64_t)tsd);
+			if (sk->want_max ? t == sk->max_ts : t >= sk->ts) {
+				sk->found = 1;
+				sk->off_delta = od;
+				sk->found_ts = t;
+			}
+		}
 	}
 	if (rd_left(&recs) != 0) {
 		*why = "bytes after the last record";
 		return KERR_CORRUPT_MESSAGE;
 	}
 	return 0;
+}
+
+int batch_parse(const uint8_t *p, size_t n, struct batch_info *bi, const char **why)
+{
+	const uint8_t *recs;
+	size_t len;
+	int code;
+
+	if ((code = batch_header(p, n, bi, why)) != 0 ||
+	    (code = records_of(p, bi, &recs, &len, why)) != 0)
+		return code;
+	code = walk_records(recs, len, bi->count, NULL, why);
+	records_done();
+	return code;
 }
 
 void batch_set_base(uint8_t *p, int64_t base, int32_t leader_epoch)
@@ -134,45 +258,37 @@ void batch_set_log_append_time(uint8_t *p, size_t len, int64_t now_ms)
 }
 
 /*
- * Scan an uncompressed batch for the first record whose timestamp satisfies
- * the predicate: want_max selects the record equal to the batch max.
+ * Find the first record of a batch whose timestamp satisfies the predicate:
+ * at or after ts, or (want_max) equal to the batch max.
  */
 static int scan(const uint8_t *p, size_t n, int64_t base, int64_t ts, int want_max,
 		int64_t *off, int64_t *found_ts)
 {
 	struct batch_info bi;
 	const char *why;
+	const uint8_t *recs;
+	size_t len;
 
-	if (n < BATCH_HEADER)
+	if (batch_header(p, n, &bi, &why) != 0)
 		return -1;
-	int64_t base_ts = (int64_t)sl_load_be64(p + 27);
-	int64_t max_ts = (int64_t)sl_load_be64(p + 35);
-	int attr = p[22];
-	if ((attr & BATCH_ATTR_COMPRESSION) || (attr & BATCH_ATTR_LOG_APPEND_TIME)) {
-		/* Without decompressing (or with one shared time) the batch is the answer. */
-		if (max_ts < ts && !want_max)
+	if (bi.attributes & BATCH_ATTR_LOG_APPEND_TIME) {
+		/* All records share the batch's time: the first one answers. */
+		if (bi.max_ts < ts && !want_max)
 			return -1;
 		*off = base;
-		*found_ts = max_ts;
+		*found_ts = bi.max_ts;
 		return 0;
 	}
-	if (batch_parse(p, n, &bi, &why) != 0)
+	if (records_of(p, &bi, &recs, &len, &why) != 0)
 		return -1;
-	struct sl_rd recs;
-	rd_init(&recs, p + BATCH_HEADER, bi.len - BATCH_HEADER);
-	for (int32_t i = 0; i < bi.count; i++) {
-		int64_t tsd;
-		int32_t od;
-		if (record_parse(&recs, &tsd, &od) != 0)
-			return -1;
-		int64_t t = base_ts + tsd;
-		if (want_max ? t == max_ts : t >= ts) {
-			*off = base + od;
-			*found_ts = t;
-			return 0;
-		}
-	}
-	return -1;
+	struct seek sk = { bi.base_ts, ts, want_max, bi.max_ts, 0, 0, 0 };
+	int code = walk_records(recs, len, bi.count, &sk, &why);
+	records_done();
+	if (code != 0 || !sk.found)
+		return -1;
+	*off = base + sk.off_delta;
+	*found_ts = sk.found_ts;
+	return 0;
 }
 
 int batch_find_ts(const uint8_t *p, size_t n, int64_t base, int64_t ts,

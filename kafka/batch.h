@@ -9,7 +9,10 @@
  *   51 producerEpoch i16 | 53 baseSequence i32 | 57 recordsCount i32 |
  *   61 records...
  * batchLength counts from byte 12 to the end; the CRC-32C covers bytes 21 to
- * the end.  Compressed batches are stored and returned as they came.
+ * the end.  Compressed batches are stored and returned as they came; the
+ * records section (bytes 61 to the end) is then compressed as a whole with
+ * the codec in the low three bits of the attributes, and is decompressed
+ * here only to validate it and to look up timestamps (kafka/decompress.h).
  */
 #ifndef SL_KAFKA_BATCH_H
 #define SL_KAFKA_BATCH_H
@@ -22,6 +25,13 @@
 #define BATCH_ATTR_LOG_APPEND_TIME 0x08
 #define BATCH_ATTR_TRANSACTIONAL 0x10
 #define BATCH_ATTR_CONTROL 0x20
+
+/*
+ * The most a compressed records section may decompress to.  Kafka sets no
+ * such limit, but a few KB of zstd can claim gigabytes; a batch over it is
+ * refused with MESSAGE_TOO_LARGE, which makes Java producers split it.
+ */
+#define BATCH_MAX_INFLATED ((size_t)64 << 20)
 
 struct batch_info {
 	size_t len;		/* whole batch, 12 + batchLength */
@@ -36,12 +46,26 @@ struct batch_info {
 
 /*
  * Parse and validate the first batch of p (n bytes): length fits, magic 2,
- * CRC-32C matches, counts consistent; for uncompressed batches every record
- * is walked and must parse and end exactly at the batch end.
- * Returns 0, or a Kafka error code (CORRUPT_MESSAGE, UNSUPPORTED_FOR_MESSAGE_FORMAT,
- * INVALID_RECORD) with *why naming the cause.
+ * CRC-32C matches, counts consistent, codec known; then the records, after
+ * decompressing them (at most BATCH_MAX_INFLATED bytes) if the batch is
+ * compressed: exactly recordsCount records, each well formed, offset deltas
+ * 0, 1, 2..., nothing after the last.
+ * Returns 0, or a Kafka error code with *why (a static string) naming the
+ * cause: CORRUPT_MESSAGE (also for a compressed payload that does not
+ * decode: "gzip payload is corrupt"), UNSUPPORTED_FOR_MESSAGE_FORMAT,
+ * INVALID_RECORD, MESSAGE_TOO_LARGE (inflates beyond BATCH_MAX_INFLATED),
+ * UNKNOWN_SERVER_ERROR (out of memory while decompressing).
+ * Compressed batches are decoded into a per-thread scratch buffer that is
+ * kept between calls (up to 4 MiB of it); nothing else is allocated.
  */
 int batch_parse(const uint8_t *p, size_t n, struct batch_info *bi, const char **why);
+
+/*
+ * The header checks of batch_parse alone (everything but the records, so
+ * nothing is decompressed): for a batch batch_parse already accepted, when
+ * only its header fields are wanted again.  Same results and errors.
+ */
+int batch_header(const uint8_t *p, size_t n, struct batch_info *bi, const char **why);
 
 /* Set the broker-owned fields: base offset, leader epoch. */
 void batch_set_base(uint8_t *p, int64_t base, int32_t leader_epoch);
@@ -49,14 +73,16 @@ void batch_set_base(uint8_t *p, int64_t base, int32_t leader_epoch);
 void batch_set_log_append_time(uint8_t *p, size_t len, int64_t now_ms);
 
 /*
- * The first record at or after ts in a batch: its offset and timestamp.
- * Uncompressed batches are searched record by record; for compressed ones
- * the batch base offset and max timestamp are answered (the consumer then
- * skips the few earlier records itself).  0 if found, -1 if none.
+ * The first record at or after ts in a batch whose first offset is base:
+ * its offset and timestamp.  Records are searched one by one, compressed
+ * batches after decompressing them.  With LogAppendTime every record has
+ * the batch's max timestamp, so the first record, at base, answers (as in
+ * Kafka).  0 if found, -1 if none or if the batch does not parse.
+ * Uses the same scratch buffer as batch_parse.
  */
 int batch_find_ts(const uint8_t *p, size_t n, int64_t base, int64_t ts,
 		  int64_t *off, int64_t *found_ts);
-/* The offset of the record whose timestamp is max_ts (same compressed rule). */
+/* The first record whose timestamp is the batch's max timestamp (same rules). */
 int batch_find_max_ts(const uint8_t *p, size_t n, int64_t base, int64_t *off, int64_t *ts);
 
 #endif

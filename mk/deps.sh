@@ -34,7 +34,7 @@ fi
 
 PACKAGES="build-essential make musl-tools clang libclang-rt-14-dev llvm kcat
 librdkafka-dev python3-confluent-kafka python3-kafka python3-boto3 dpkg-dev
-openssl ca-certificates xz-utils"
+openssl ca-certificates xz-utils lz4 zstd python3-snappy"
 
 installed() { # package
 	dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'

@@ -84,6 +84,7 @@ test: deps
 
 run: deps
 	@$(MAKE) --no-print-directory $(B)/sluice
+	@test -e $(B)/sluice.wal || $(B)/sluice format --config kernel/sluice.properties
 	$(B)/sluice serve --config kernel/sluice.properties
 
 bench: deps

@@ -6,15 +6,15 @@
 #   BENCH_RECORDS     records per run (200000)
 #   BENCH_SIZE        bytes per record (1024)
 #   BENCH_PARTITIONS  partitions of the topic (1)
-#   BENCH_WAL         a WAL file or device to format and use; objects then go
-#                     to build/bench/data/objects (unset: the WAL setting of
-#                     kernel/sluice.properties, which is none by default)
+#   BENCH_WAL         the WAL file or device to format and use
+#                     (build/bench/data/wal, formatted afresh each run;
+#                     "none" runs the broker without a WAL, in memory)
 #   BENCH_WAL_BYTES   size of a WAL file `sluice format` creates (1 GiB)
 #   BENCH_SET         extra broker settings, "key=value key=value" (none)
 #
 # Steps: build build/bench/loadgen with the system gcc against librdkafka;
-# with BENCH_WAL, format a fresh WAL there and an object directory under
-# build/bench/data; start the broker with kernel/sluice.properties on a free
+# format a fresh WAL (build/bench/data/wal unless BENCH_WAL says otherwise);
+# start the broker with kernel/sluice.properties on a free
 # loopback port (log: build/bench/broker.log); produce, then consume, with
 # acks=all; stop the broker; run the same two phases against the mock; print
 # a table.  Raw loadgen lines go to build/bench/results.txt, loadgen
@@ -33,7 +33,7 @@ data=$out/data
 records=${BENCH_RECORDS:-200000}
 size=${BENCH_SIZE:-1024}
 partitions=${BENCH_PARTITIONS:-1}
-wal_arg=${BENCH_WAL:-}
+wal_arg=${BENCH_WAL:-build/bench/data/wal}
 wal_bytes=${BENCH_WAL_BYTES:-1073741824}
 acks=all
 linger_ms=5
@@ -152,14 +152,17 @@ gcc -std=c11 -O2 -Wall -Wextra -Werror -o "$out/loadgen" bench/loadgen.c -lrdkaf
 port=$(pick_port) || die "found no free port"
 set -- --config "$config" --set "listeners=PLAINTEXT://127.0.0.1:$port"
 # Which WAL the broker writes, for the report: the file's, then ours.
-wal=$(sed -n 's/^[[:space:]]*sluice\.wal\.device[[:space:]]*[=:][[:space:]]*//p' "$config" | tail -n 1)
-if [ -n "$wal_arg" ]; then
+# Never the WAL of kernel/sluice.properties: that one belongs to `make run`.
+wal=""
+if [ "$wal_arg" = none ]; then
+	set -- "$@" --set "sluice.wal.device="
+	wal_arg=""
+else
 	rm -rf "$data"
-	mkdir -p "$data/objects"
+	mkdir -p "$data"
 	case $wal_arg in /*) wal=$wal_arg ;; *) wal=$top/$wal_arg ;; esac
 	set -- "$@" --set "sluice.wal.device=$wal" \
-		--set "sluice.wal.capacity.bytes=$wal_bytes" \
-		--set "sluice.objects.url=file://$top/$data/objects"
+		--set "sluice.wal.capacity.bytes=$wal_bytes"
 fi
 set -f	# BENCH_SET is split on blanks, never globbed
 for kv in ${BENCH_SET:-}; do
@@ -169,7 +172,7 @@ done
 set +f
 
 if [ -n "$wal_arg" ]; then
-	build/sluice format "$@" >"$out/format.log" 2>&1 || {
+	build/sluice format --force "$@" >"$out/format.log" 2>&1 || {
 		show_tail "$out/format.log"
 		die "'sluice format' failed, see $out/format.log"
 	}

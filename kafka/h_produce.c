@@ -17,6 +17,11 @@
  * slot at once; the request state then lives on until the appends complete,
  * because storage holds pointers into it.
  *
+ * When the WAL has no room for a partition's batches, that partition waits
+ * (a space waiter and a request.timeout.ms timer) and is retried whole when
+ * space frees; at the timeout it fails with REQUEST_TIMED_OUT, which clients
+ * retry.  Other partitions of the request carry on meanwhile.
+ *
  * Not yet served: idempotent and transactional batches (producer id set),
  * which need InitProducerId; they are refused per partition.
  */
@@ -31,10 +36,26 @@ struct pop {
 	struct produce_resp_partition_produce_response *res;
 };
 
-struct pstate {
-	int pending;		/* appends not yet completed */
-	int replied;
+struct blocked {
+	int32_t t, p;		/* indexes into the request's topics and partitions */
+	int waiting;
 };
+
+struct pstate {
+	int pending;		/* appends not yet completed, +1 while partitions wait */
+	struct blocked *blocked;
+	int32_t nblocked, nwaiting;
+	struct wal_space_waiter space;
+	struct loop_timer timer;
+};
+
+static void finish(struct kreq *kr)
+{
+	struct pstate *ps = kr->state;
+
+	if (--ps->pending == 0)
+		kreq_reply(kr);
+}
 
 static void set_err(struct kreq *kr, struct produce_resp_partition_produce_response *res,
 		    int16_t code, const char *msg)
@@ -51,19 +72,17 @@ static void append_done(void *arg, int err, int64_t base)
 {
 	struct pop *po = arg;
 	struct kreq *kr = po->kr;
-	struct pstate *ps = kr->state;
 
 	if (err != 0 && po->res->error_code == 0)
 		set_err(kr, po->res, err == SL_E_CLOSED ? KERR_UNKNOWN_TOPIC_OR_PARTITION
 							: KERR_KAFKA_STORAGE_ERROR, sl_strerror(err));
-	if (--ps->pending == 0)
-		kreq_reply(kr);
+	finish(kr);
 }
 
 /*
  * Validate and append one partition's record set.  Returns the number of
  * appends started (their callbacks will answer), 0 if the partition was
- * answered with an error.
+ * answered with an error, -1 if the WAL has no room for it now.
  */
 static int produce_partition(struct kreq *kr, struct topic *t,
 			     struct produce_req_partition_produce_data *pd,
@@ -110,17 +129,20 @@ static int produce_partition(struct kreq *kr, struct topic *t,
 		off += bi.len;
 		nb++;
 	}
+	/* All of a partition's batches go in, or none: ask for room for all of them first. */
+	struct stream *s = t->parts[pd->index];
+	if (!store_has_room(kr->k->st, n, nb))
+		return -1;
 	struct pop *pops = arena_calloc(&kr->a, (size_t)nb, sizeof(*pops));
 	if (!pops) {
 		set_err(kr, res, KERR_UNKNOWN_SERVER_ERROR, "out of memory");
 		return 0;
 	}
 	/* Pass 2: assign offsets and append. */
-	struct stream *s = t->parts[pd->index];
 	int64_t now = loop_wall_ms();
 	off = 0;
 	for (int i = 0; i < nb; i++) {
-		if (batch_parse(p + off, n - off, &bi, &why) != 0)
+		if (batch_header(p + off, n - off, &bi, &why) != 0)
 			SL_ASSERT(!"batch changed between passes");
 		int64_t base = stream_next(s);
 		batch_set_base(p + off, base, 0);
@@ -149,6 +171,89 @@ static int produce_partition(struct kreq *kr, struct topic *t,
 	return nb;
 }
 
+static void retry_blocked(struct loop *l, void *arg);
+static void blocked_timeout(struct loop *l, void *arg);
+
+/* Try partition (ti, pi) of the request; 1 if it must wait for space. */
+static int try_partition(struct kreq *kr, int32_t ti, int32_t pi)
+{
+	struct produce_req *rq = kr->body;
+	struct produce_resp *rs = kr->resp;
+	struct pstate *ps = kr->state;
+	struct produce_req_topic_produce_data *td = &rq->topic_data[ti];
+	struct produce_resp_partition_produce_response *res = &rs->responses[ti].partition_responses[pi];
+	struct topic *t = td->name.len > 0 ? topic_find(kr->k->reg, td->name.p, (size_t)td->name.len) : NULL;
+
+	if (!t) {
+		set_err(kr, res, KERR_UNKNOWN_TOPIC_OR_PARTITION, "unknown topic");
+		return 0;
+	}
+	int started = produce_partition(kr, t, &td->partition_data[pi], res);
+	if (started < 0)
+		return 1;
+	ps->pending += started;
+	return 0;
+}
+
+static void wait_for_space(struct kreq *kr)
+{
+	struct pstate *ps = kr->state;
+
+	store_space_wait(kr->k->st, &ps->space);
+}
+
+static void retry_blocked(struct loop *l, void *arg)
+{
+	struct kreq *kr = arg;
+	struct pstate *ps = kr->state;
+
+	for (int32_t i = 0; i < ps->nblocked; i++) {
+		struct blocked *b = &ps->blocked[i];
+		if (b->waiting && !try_partition(kr, b->t, b->p)) {
+			b->waiting = 0;
+			ps->nwaiting--;
+		}
+	}
+	if (ps->nwaiting > 0) {
+		wait_for_space(kr);
+		return;
+	}
+	loop_timer_cancel(kr->k->l, &ps->timer);
+	kr->cancel = NULL;
+	finish(kr);	/* the hold taken while partitions waited */
+}
+
+static void blocked_timeout(struct loop *l, void *arg)
+{
+	struct kreq *kr = arg;
+	struct pstate *ps = kr->state;
+	struct produce_resp *rs = kr->resp;
+
+	store_space_cancel(kr->k->st, &ps->space);
+	for (int32_t i = 0; i < ps->nblocked; i++) {
+		struct blocked *b = &ps->blocked[i];
+		if (b->waiting)
+			set_err(kr, &rs->responses[b->t].partition_responses[b->p], KERR_REQUEST_TIMED_OUT,
+				"no room in the write-ahead log within request.timeout.ms");
+		b->waiting = 0;
+	}
+	ps->nwaiting = 0;
+	kr->cancel = NULL;
+	finish(kr);
+}
+
+/* The connection closed while partitions waited: stop waiting; appends in flight still finish. */
+static void produce_cancel(struct kreq *kr)
+{
+	struct pstate *ps = kr->state;
+
+	store_space_cancel(kr->k->st, &ps->space);
+	loop_timer_cancel(kr->k->l, &ps->timer);
+	ps->nwaiting = 0;
+	kr->cancel = NULL;
+	finish(kr);
+}
+
 void h_produce(struct kreq *kr)
 {
 	struct kafka *k = kr->k;
@@ -175,6 +280,11 @@ void h_produce(struct kreq *kr)
 		goto nomem;
 	/* Count one extra pending so callbacks during the loop cannot reply early. */
 	ps->pending = 1;
+	int32_t nparts = 0;
+	for (int32_t i = 0; i < nt; i++)
+		nparts += rq->topic_data[i].partition_data_n > 0 ? rq->topic_data[i].partition_data_n : 0;
+	if (nparts > 0 && !(ps->blocked = arena_calloc(&kr->a, (size_t)nparts, sizeof(*ps->blocked))))
+		goto nomem;
 	for (int32_t i = 0; i < nt; i++) {
 		struct produce_req_topic_produce_data *td = &rq->topic_data[i];
 		struct produce_resp_topic_produce_response *tr = &rs->responses[i];
@@ -185,17 +295,30 @@ void h_produce(struct kreq *kr)
 		if (np > 0 && !(tr->partition_responses =
 				KR_NEW(kr, produce_resp_partition_produce_response, np)))
 			goto nomem;
-		struct topic *t = td->name.len > 0 ? topic_find(k->reg, td->name.p, (size_t)td->name.len) : NULL;
 		for (int32_t j = 0; j < np; j++) {
 			struct produce_resp_partition_produce_response *res = &tr->partition_responses[j];
 			res->index = td->partition_data[j].index;
-			if (topic_err)
+			if (topic_err) {
 				set_err(kr, res, topic_err, NULL);
-			else if (!t)
-				set_err(kr, res, KERR_UNKNOWN_TOPIC_OR_PARTITION, "unknown topic");
-			else
-				ps->pending += produce_partition(kr, t, &td->partition_data[j], res);
+			} else if (try_partition(kr, i, j)) {
+				struct blocked *b = &ps->blocked[ps->nblocked++];
+				b->t = i;
+				b->p = j;
+				b->waiting = 1;
+				ps->nwaiting++;
+			}
 		}
+	}
+	if (ps->nwaiting > 0) {
+		/* Keep the hold for the waiting partitions; the retry or the timer releases it. */
+		ps->pending++;
+		wal_space_waiter_init(&ps->space, retry_blocked, kr);
+		loop_timer_init(&ps->timer, blocked_timeout, kr);
+		loop_timer_set(k->l, &ps->timer, (uint64_t)k->cfg->request_timeout_ms);
+		kr->cancel = produce_cancel;
+		wait_for_space(kr);
+		log_debug("kafka", "produce from %s waits for WAL space (%d partitions)",
+			  kr->req ? conn_peer(kr->req->c) : "?", ps->nwaiting);
 	}
 	if (rq->acks == 0 && kr->req) {
 		/* No answer: free the reply slot now, keep the state for the callbacks. */
@@ -203,8 +326,7 @@ void h_produce(struct kreq *kr)
 		conn_req_drop(kr->req);
 		kr->req = NULL;
 	}
-	if (--ps->pending == 0)
-		kreq_reply(kr);
+	finish(kr);
 	return;
 nomem:
 	if (ps->pending <= 1) {

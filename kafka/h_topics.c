@@ -8,6 +8,10 @@
  * (INVALID_REPLICA_ASSIGNMENT), unknown or bad configs (INVALID_CONFIG).
  * validate_only runs every check and creates nothing.
  *
+ * Both answer only once the topic change is durable in the metadata journal
+ * (kafka_journal); a change the journal refuses is undone and reported as
+ * KAFKA_STORAGE_ERROR.
+ *
  * Replication factor: Sluice's durability comes from its WAL and the object
  * store, not from copies on other brokers, so any factor from 1 to 32767 is
  * accepted (tooling often asks for 3) and the topic is reported as it is:
@@ -135,6 +139,70 @@ static void describe_configs(struct kreq *kr, struct create_topics_resp_creatabl
 	}
 }
 
+/* One topic change waiting for the journal. */
+struct tj {
+	struct kjournal j;		/* first: the callback gets &tj->j */
+	struct kreq *kr;
+	int16_t *error_code;
+};
+
+struct tstate {
+	int pending;			/* journal records not yet durable, +1 while building */
+};
+
+static void change_journaled(struct kjournal *j, int err)
+{
+	struct tj *t = (struct tj *)j;
+	struct tstate *ts = t->kr->state;
+
+	if (err) {
+		log_error("kafka", "journaling a topic change failed: %s", sl_strerror(err));
+		*t->error_code = KERR_KAFKA_STORAGE_ERROR;
+	}
+	if (--ts->pending == 0)
+		kreq_reply(t->kr);
+}
+
+/* Journal the record in w for the answer at *error_code; 0 or an sl_err. */
+static int journal(struct kreq *kr, struct sl_wr *w, int16_t *error_code)
+{
+	struct tstate *ts = kr->state;
+	struct tj *t = arena_alloc(&kr->a, sizeof(*t));
+	int rc;
+
+	if (!t)
+		rc = SL_E_NOMEM;
+	else {
+		t->kr = kr;
+		t->error_code = error_code;
+		t->j.done = change_journaled;
+		rc = kafka_journal(kr->k, w, &t->j);
+	}
+	wr_free(w);
+	if (rc == 0)
+		ts->pending++;
+	return rc;
+}
+
+static int start_changes(struct kreq *kr)
+{
+	struct tstate *ts = arena_alloc(&kr->a, sizeof(*ts));
+
+	if (!ts)
+		return -1;
+	ts->pending = 1;
+	kr->state = ts;
+	return 0;
+}
+
+static void finish_changes(struct kreq *kr)
+{
+	struct tstate *ts = kr->state;
+
+	if (--ts->pending == 0)
+		kreq_reply(kr);
+}
+
 void h_create_topics(struct kreq *kr)
 {
 	struct kafka *k = kr->k;
@@ -148,7 +216,7 @@ void h_create_topics(struct kreq *kr)
 		return;
 	}
 	rs->topics = KR_NEW(kr, create_topics_resp_creatable_topic_result, n);
-	if (!rs->topics) {
+	if (!rs->topics || start_changes(kr) != 0) {
 		kreq_fail(kr, "CreateTopics response exceeds the request's memory cap");
 		return;
 	}
@@ -176,15 +244,25 @@ void h_create_topics(struct kreq *kr)
 			continue;
 		struct topic *t;
 		int rc = topic_create(k->reg, ct->name.p, (size_t)ct->name.len, npart, cfgs,
-				      ct->configs_n, k->cfg->message_max_bytes, &t);
+				      ct->configs_n, k->cfg->message_max_bytes, NULL, &t);
 		if (rc != 0) {
 			set_error(kr, res, KERR_UNKNOWN_SERVER_ERROR, sl_strerror(rc));
+			continue;
+		}
+		struct sl_wr w;
+		wr_init(&w, 0);
+		(void)topic_journal_create(t, &w);
+		rc = journal(kr, &w, &res->error_code);
+		if (rc != 0) {
+			topic_delete(k->reg, t);
+			set_error(kr, res, KERR_KAFKA_STORAGE_ERROR, "the metadata journal refused the topic");
+			log_warn("kafka", "cannot journal topic creation: %s", sl_strerror(rc));
 			continue;
 		}
 		memcpy(res->topic_id.b, t->id, 16);
 		log_info("kafka", "created topic %s with %d partitions", t->name, npart);
 	}
-	kreq_reply(kr);
+	finish_changes(kr);
 }
 
 void h_delete_topics(struct kreq *kr)
@@ -203,7 +281,7 @@ void h_delete_topics(struct kreq *kr)
 		return;
 	}
 	rs->responses = KR_NEW(kr, delete_topics_resp_deletable_topic_result, n);
-	if (!rs->responses) {
+	if (!rs->responses || start_changes(kr) != 0) {
 		kreq_fail(kr, "DeleteTopics response exceeds the request's memory cap");
 		return;
 	}
@@ -229,8 +307,17 @@ void h_delete_topics(struct kreq *kr)
 			}
 		}
 		memcpy(res->topic_id.b, t->id, 16);
+		struct sl_wr w;
+		wr_init(&w, 0);
+		(void)topic_journal_delete(t, &w);
+		int rc = journal(kr, &w, &res->error_code);
+		if (rc != 0) {
+			res->error_code = KERR_KAFKA_STORAGE_ERROR;
+			log_warn("kafka", "cannot journal deletion of %s: %s", t->name, sl_strerror(rc));
+			continue;
+		}
 		log_info("kafka", "deleting topic %s", t->name);
 		topic_delete(k->reg, t);
 	}
-	kreq_reply(kr);
+	finish_changes(kr);
 }

@@ -100,6 +100,18 @@ void h_fetch(struct kreq *kr);
 void h_list_offsets(struct kreq *kr);
 void h_find_coordinator(struct kreq *kr);
 
+/*
+ * Topic changes go to the store's metadata journal (durable in log order
+ * with the data).  j is the caller's and must stay valid until j->done runs.
+ */
+struct kjournal {
+	struct stream_op op;
+	void (*done)(struct kjournal *j, int err);
+	void *arg;
+};
+/* Journal the bytes of w; 0 (j->done will run) or an sl_err (it will not). */
+int kafka_journal(struct kafka *k, const struct sl_wr *w, struct kjournal *j);
+
 /* Auto-create for Metadata; NULL when not allowed or invalid. */
 struct topic *kafka_auto_create(struct kafka *k, const char *name, size_t len, int16_t *err);
 

@@ -53,6 +53,8 @@ const struct kapi *kapi_find(int16_t key)
 	return NULL;
 }
 
+static void replay_meta(void *arg, const uint8_t *p, size_t n);
+
 struct kafka *kafka_new(struct loop *l, const struct config *cfg, struct store *st)
 {
 	struct kafka *k = calloc(1, sizeof(*k));
@@ -68,6 +70,7 @@ struct kafka *kafka_new(struct loop *l, const struct config *cfg, struct store *
 		free(k);
 		return NULL;
 	}
+	store_set_meta_handler(st, replay_meta, k);
 	const char *adv = cfg->advertised_listeners && *cfg->advertised_listeners
 				  ? cfg->advertised_listeners : cfg->listeners;
 	if (config_parse_listener(adv, &la) == 0) {
@@ -259,6 +262,34 @@ void kafka_on_request(struct conn_req *req, void *arg)
 	ka->handle(kr);
 }
 
+static void journal_done(void *arg, int err, int64_t base)
+{
+	struct kjournal *j = arg;
+	j->done(j, err);
+}
+
+int kafka_journal(struct kafka *k, const struct sl_wr *w, struct kjournal *j)
+{
+	if (w->err)
+		return w->err;
+	j->op.fn = journal_done;
+	j->op.arg = j;
+	return store_append_meta(k->st, w->p, w->len, &j->op);
+}
+
+static void auto_create_journaled(struct kjournal *j, int err)
+{
+	if (err)
+		log_error("kafka", "journaling an auto-created topic failed: %s", sl_strerror(err));
+	free(j);
+}
+
+static void replay_meta(void *arg, const uint8_t *p, size_t n)
+{
+	struct kafka *k = arg;
+	topic_replay(k->reg, p, n, k->cfg->message_max_bytes);
+}
+
 struct topic *kafka_auto_create(struct kafka *k, const char *name, size_t len, int16_t *err)
 {
 	const char *why;
@@ -277,11 +308,30 @@ struct topic *kafka_auto_create(struct kafka *k, const char *name, size_t len, i
 		return NULL;
 	}
 	int rc = topic_create(k->reg, name, len, k->cfg->num_partitions, NULL, 0,
-			      k->cfg->message_max_bytes, &t);
+			      k->cfg->message_max_bytes, NULL, &t);
 	if (rc != 0) {
 		*err = KERR_UNKNOWN_SERVER_ERROR;
 		return NULL;
 	}
+	/*
+	 * Journaled without waiting: the Metadata answer does not wait for it.
+	 * Records produced to the topic come after this one in the log, so no
+	 * acknowledged record can outlive its topic; at worst an empty topic is
+	 * forgotten by a crash and auto-created again.
+	 */
+	struct kjournal *j = calloc(1, sizeof(*j));
+	struct sl_wr w;
+	wr_init(&w, 0);
+	if (!j || topic_journal_create(t, &w) != 0 || kafka_journal(k, &w, j) != 0) {
+		free(j);
+		wr_free(&w);
+		topic_delete(k->reg, t);
+		log_warn("kafka", "cannot journal auto-created topic %.*s; not created", (int)len, name);
+		*err = KERR_LEADER_NOT_AVAILABLE;
+		return NULL;
+	}
+	wr_free(&w);
+	j->done = auto_create_journaled;
 	log_info("kafka", "auto-created topic %s with %d partitions", t->name, t->npart);
 	*err = 0;
 	return t;

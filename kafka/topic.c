@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include "topic.h"
+#include "../kernel/log.h"
 
 #define NBUCKETS 1024
 
@@ -251,7 +252,7 @@ static void new_topic_id(struct registry *r, uint8_t id[16])
 
 int topic_create(struct registry *r, const char *name, size_t len, int32_t npart,
 		 const struct topic_config *configs, int32_t nconfigs,
-		 int32_t default_max_bytes, struct topic **out)
+		 int32_t default_max_bytes, const uint8_t *id, struct topic **out)
 {
 	const char *why;
 	struct topic *t;
@@ -269,7 +270,10 @@ int topic_create(struct registry *r, const char *name, size_t len, int32_t npart
 	t->name[len] = 0;
 	t->npart = npart;
 	t->max_message_bytes = default_max_bytes;
-	new_topic_id(r, t->id);
+	if (id)
+		memcpy(t->id, id, 16);
+	else
+		new_topic_id(r, t->id);
 	t->parts = calloc((size_t)npart, sizeof(*t->parts));
 	t->configs = nconfigs ? calloc((size_t)nconfigs, sizeof(*t->configs)) : NULL;
 	if (!t->parts || (nconfigs && !t->configs))
@@ -351,4 +355,118 @@ struct topic *topic_first(struct registry *r)
 int32_t registry_count(const struct registry *r)
 {
 	return r->count;
+}
+
+enum { JOURNAL_CREATE = 1, JOURNAL_DELETE = 2 };
+
+static void put_str16(struct sl_wr *w, const char *s)
+{
+	size_t n = strlen(s);
+	wr_u16(w, (uint16_t)n);
+	wr_bytes(w, s, n);
+}
+
+int topic_journal_create(const struct topic *t, struct sl_wr *w)
+{
+	wr_u8(w, 1);
+	wr_u8(w, JOURNAL_CREATE);
+	wr_bytes(w, t->id, 16);
+	put_str16(w, t->name);
+	wr_i32(w, t->npart);
+	wr_i32(w, t->nconfigs);
+	for (int32_t i = 0; i < t->nconfigs; i++) {
+		put_str16(w, t->configs[i].key);
+		if (t->configs[i].value) {
+			wr_i16(w, (int16_t)strlen(t->configs[i].value));
+			wr_bytes(w, t->configs[i].value, strlen(t->configs[i].value));
+		} else {
+			wr_i16(w, -1);
+		}
+	}
+	return w->err;
+}
+
+int topic_journal_delete(const struct topic *t, struct sl_wr *w)
+{
+	wr_u8(w, 1);
+	wr_u8(w, JOURNAL_DELETE);
+	wr_bytes(w, t->id, 16);
+	return w->err;
+}
+
+/* A u16-prefixed string copied into a NUL-terminated buffer of cap bytes. */
+static int get_str16(struct sl_rd *r, char *out, size_t cap)
+{
+	uint16_t n;
+	if (rd_u16(r, &n) || n >= cap || rd_copy(r, out, n))
+		return -1;
+	out[n] = 0;
+	return 0;
+}
+
+void topic_replay(struct registry *r, const uint8_t *p, size_t n, int32_t default_max_bytes)
+{
+	struct sl_rd rd;
+	uint8_t version, op, id[16];
+	char name[TOPIC_NAME_MAX + 1];
+	int32_t npart, ncfg;
+	struct topic_config *cfg = NULL;
+	struct topic *t;
+	const char *why = "truncated";
+
+	rd_init(&rd, p, n);
+	if (rd_u8(&rd, &version) || rd_u8(&rd, &op) || rd_copy(&rd, id, 16))
+		goto bad;
+	if (version != 1) {
+		why = "unknown version";
+		goto bad;
+	}
+	if (op == JOURNAL_DELETE) {
+		t = topic_find_id(r, id);
+		if (t)
+			topic_delete(r, t);
+		return;
+	}
+	if (op != JOURNAL_CREATE) {
+		why = "unknown operation";
+		goto bad;
+	}
+	if (get_str16(&rd, name, sizeof(name)) || rd_i32(&rd, &npart) || rd_i32(&rd, &ncfg))
+		goto bad;
+	/* Every config takes at least 4 bytes: cap the count before allocating. */
+	if (ncfg < 0 || (size_t)ncfg > rd_left(&rd) / 4) {
+		why = "bad config count";
+		goto bad;
+	}
+	cfg = calloc((size_t)ncfg + 1, sizeof(*cfg));
+	if (!cfg) {
+		why = "out of memory";
+		goto bad;
+	}
+	for (int32_t i = 0; i < ncfg; i++) {
+		uint16_t kl;
+		int16_t vl;
+		const uint8_t *k, *v;
+		if (rd_u16(&rd, &kl) || rd_bytes(&rd, kl, &k) || rd_i16(&rd, &vl) || vl < -1 ||
+		    (vl > 0 && rd_bytes(&rd, (size_t)vl, &v)))
+			goto bad;
+		cfg[i].key = strndup((const char *)k, kl);
+		cfg[i].value = vl < 0 ? NULL : vl == 0 ? strdup("") : strndup((const char *)v, (size_t)vl);
+		if (!cfg[i].key || (vl >= 0 && !cfg[i].value)) {
+			why = "out of memory";
+			goto bad;
+		}
+	}
+	int rc = topic_create(r, name, strlen(name), npart, cfg, ncfg, default_max_bytes, id, &t);
+	if (rc != 0)
+		log_error("topic", "cannot re-create topic %s from the journal: %s", name, sl_strerror(rc));
+	goto out;
+bad:
+	log_error("topic", "malformed topic record in the journal (%s); skipped", why);
+out:
+	for (int32_t i = 0; cfg && i < ncfg; i++) {
+		free(cfg[i].key);
+		free(cfg[i].value);
+	}
+	free(cfg);
 }

@@ -18,6 +18,7 @@
 #define SL_KAFKA_TOPIC_H
 
 #include <stdint.h>
+#include "../kernel/buf.h"
 #include "../kernel/err.h"
 #include "../storage/stream.h"
 
@@ -58,12 +59,26 @@ struct topic *topic_collides(struct registry *r, const char *name, size_t len);
 
 /*
  * Create a topic with npart partitions and the given overrides (copied).
- * default_max_bytes is the broker's message.max.bytes.  Returns 0 and *out,
+ * default_max_bytes is the broker's message.max.bytes.  id is the topic id
+ * to use (replay) or NULL for a new random one.  Returns 0 and *out,
  * SL_E_EXISTS, SL_E_INVALID or SL_E_NOMEM.
  */
 int topic_create(struct registry *r, const char *name, size_t len, int32_t npart,
 		 const struct topic_config *configs, int32_t nconfigs,
-		 int32_t default_max_bytes, struct topic **out);
+		 int32_t default_max_bytes, const uint8_t *id, struct topic **out);
+
+/*
+ * Journal records for topic changes, written to the store's metadata log so
+ * topics survive a restart (docs/FORMAT.md, "Topic records"):
+ *   version u8 = 1 | op u8 (1 create, 2 delete) | topic id [16]
+ *   create only: name len u16 | name | partitions i32 | configs i32 |
+ *                per config: key len u16 | key | value len i16 (-1 null) | value
+ * The encoders return 0 or the writer's error; topic_replay() applies one
+ * record and logs (never crashes on) a malformed one.
+ */
+int topic_journal_create(const struct topic *t, struct sl_wr *w);
+int topic_journal_delete(const struct topic *t, struct sl_wr *w);
+void topic_replay(struct registry *r, const uint8_t *p, size_t n, int32_t default_max_bytes);
 /* Delete t and its streams; t is freed. */
 void topic_delete(struct registry *r, struct topic *t);
 

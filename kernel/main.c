@@ -2,7 +2,7 @@
  * main.c - the command line, and the wiring of the layers.
  *
  *   sluice serve  [--config FILE] [--set key=value]...   run the broker
- *   sluice format [--config FILE] [--set key=value]...   initialise a WAL
+ *   sluice format [--force] [--config FILE] [--set key=value]...   initialise a WAL
  *   sluice version
  *
  * This is the one file of kernel/ that includes the layers above it.  Its
@@ -24,6 +24,7 @@
 #include "../kafka/kafka.h"
 #include "../net/conn.h"
 #include "../storage/stream.h"
+#include "../storage/wal.h"
 
 #ifndef SLUICE_VERSION
 #define SLUICE_VERSION "0.1.0"
@@ -33,7 +34,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: sluice serve  [--config FILE] [--set key=value]...\n"
-		"       sluice format [--config FILE] [--set key=value]...\n"
+		"       sluice format [--force] [--config FILE] [--set key=value]...\n"
 		"       sluice version\n");
 }
 
@@ -76,6 +77,34 @@ static int load_config(struct config *cfg, int argc, char **argv)
 	return 0;
 }
 
+/* The WAL's path: sluice.wal.device, or the device of EBS volume sluice.wal.volume. */
+static int wal_path(const struct config *cfg, char *path, size_t cap)
+{
+	path[0] = 0;
+	if (cfg->wal_device[0]) {
+		snprintf(path, cap, "%s", cfg->wal_device);
+		return 0;
+	}
+	if (!cfg->wal_volume[0])
+		return 0;
+	int err = wal_find_volume("/sys/block", cfg->wal_volume, path, cap);
+	if (err != 0) {
+		log_error("main", "sluice.wal.volume %s: %s", cfg->wal_volume,
+			  err == SL_E_INVALID ? "not an EBS volume id (vol-...)"
+					      : "no NVMe device has that serial; is the volume attached?");
+		return -1;
+	}
+	log_info("main", "WAL volume %s is %s", cfg->wal_volume, path);
+	return 0;
+}
+
+static void ident_of(const struct config *cfg, struct wal_ident *id)
+{
+	memset(id, 0, sizeof(*id));
+	snprintf(id->cluster, sizeof(id->cluster), "%s", cfg->cluster_id);
+	id->node = cfg->node_id;
+}
+
 struct stopper {
 	struct loop *l;
 	struct server *srv;
@@ -108,6 +137,8 @@ static int serve(int argc, char **argv)
 	struct kafka *k = NULL;
 	struct server *srv = NULL;
 	struct stopper stop = { .fd = -1 };
+	struct wal *w = NULL;
+	char walpath[512];
 	int rc = 1;
 
 	if (config_init(&cfg) != 0) {
@@ -118,16 +149,12 @@ static int serve(int argc, char **argv)
 		goto out;
 	config_dump(&cfg, dump_line, NULL);
 	/*
-	 * Durability settings this build cannot honour are refused, not ignored:
-	 * an operator who named a WAL device or a bucket expects acknowledged
-	 * data to survive, and it would not.
+	 * Settings this build cannot honour are refused, not ignored: an
+	 * operator who named a bucket expects data to reach it.
 	 */
-	const char *unhonoured = cfg.wal_device[0] ? "sluice.wal.device"
-				 : cfg.wal_volume[0] ? "sluice.wal.volume"
-				 : cfg.objects_url[0] ? "sluice.objects.url" : NULL;
-	if (unhonoured) {
-		log_error("main", "%s is set, but this build keeps streams in memory only; "
-			  "refusing to start rather than acknowledge writes it cannot keep", unhonoured);
+	if (cfg.objects_url[0]) {
+		log_error("main", "sluice.objects.url is set, but this build has no object store yet; "
+			  "refusing to start rather than ignore it");
 		goto out;
 	}
 	if (config_parse_listener(cfg.listeners, &la) != 0) {
@@ -148,10 +175,37 @@ static int serve(int argc, char **argv)
 		goto out;
 	}
 	st = store_new(l);
-	k = st ? kafka_new(l, &cfg, st) : NULL;
+	if (!st) {
+		log_error("main", "cannot create the store");
+		goto out;
+	}
+	if (wal_path(&cfg, walpath, sizeof(walpath)) != 0)
+		goto out;
+	if (walpath[0]) {
+		char why[512];
+		int err;
+		struct wal_ident id;
+		ident_of(&cfg, &id);
+		w = wal_open(l, walpath, &id, &err, why, sizeof(why));
+		if (!w) {
+			log_error("main", "cannot open the WAL: %s%s", why,
+				  err == SL_E_CORRUPT ? " (run `sluice format` first?)" : "");
+			goto out;
+		}
+		store_set_wal(st, w);
+	}
+	k = kafka_new(l, &cfg, st);
 	if (!k) {
 		log_error("main", "cannot create the broker");
 		goto out;
+	}
+	if (w) {
+		struct wal_recovery rec = { 0 };
+		int err = store_recover(st, &rec);
+		if (err != 0) {
+			log_error("main", "WAL recovery failed: %s", sl_strerror(err));
+			goto out;
+		}
 	}
 	struct net_limits lim = {
 		.max_frame = (size_t)cfg.socket_request_max_bytes,
@@ -179,13 +233,18 @@ static int serve(int argc, char **argv)
 	}
 	log_info("main", "sluice %s node %d listening on %s:%u", SLUICE_VERSION, cfg.node_id,
 		 la.host[0] ? la.host : "*", server_port(srv));
-	log_warn("main", "streams are kept in memory: acknowledged data does not survive a restart");
+	if (!w)
+		log_warn("main", "no sluice.wal.device: streams are kept in memory and "
+			 "acknowledged data does not survive a restart");
 	rc = loop_run(l) == 0 ? 0 : 1;
 	log_info("main", "stopped");
 out:
 	if (stop.fd != -1)
 		close(stop.fd);
 	server_destroy(srv);
+	/* Pending appends complete (or fail) before the layers that wait on them go. */
+	if (w)
+		wal_close(w);
 	kafka_destroy(k);
 	store_destroy(st);
 	loop_destroy(l);
@@ -196,15 +255,37 @@ out:
 static int format(int argc, char **argv)
 {
 	struct config cfg;
+	struct wal_ident id;
+	char path[512], why[512];
+	int force = 0, rc = 1;
 
+	/* --force is format's own flag; everything else is configuration. */
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--force") == 0) {
+			force = 1;
+			memmove(&argv[i], &argv[i + 1], (size_t)(argc - i - 1) * sizeof(*argv));
+			argc--;
+			i--;
+		}
+	}
 	if (config_init(&cfg) != 0)
 		return 1;
-	int rc = load_config(&cfg, argc, argv);
+	if (load_config(&cfg, argc, argv) != 0 || wal_path(&cfg, path, sizeof(path)) != 0)
+		goto out;
+	if (!path[0]) {
+		fprintf(stderr, "sluice format: no sluice.wal.device or sluice.wal.volume configured\n");
+		goto out;
+	}
+	ident_of(&cfg, &id);
+	if (wal_format(path, (uint64_t)cfg.wal_capacity_bytes, &id, force, why, sizeof(why)) != 0) {
+		fprintf(stderr, "sluice format: %s\n", why);
+		goto out;
+	}
+	printf("formatted %s for cluster %s node %d\n", path, id.cluster, id.node);
+	rc = 0;
+out:
 	config_free(&cfg);
-	if (rc != 0)
-		return 1;
-	fprintf(stderr, "sluice format: this build keeps streams in memory and has no WAL to format\n");
-	return 1;
+	return rc;
 }
 
 int main(int argc, char **argv)

@@ -13,14 +13,28 @@
  *   3. hw only moves forward, and only over entries whose append completed;
  *   4. ops complete in append order, store-wide (one FIFO).
  *
- * "Durable" here is "copied into memory"; the completion is still delivered
- * from a deferred loop task so callers are exercised on the asynchronous path
- * the WAL will take.
+ * With a WAL, each append is also one WAL record, and its op completes from
+ * the WAL's durability callback, which arrives in log order; the store-wide
+ * FIFO of pending ops is then only checked against it.  Without a WAL,
+ * "durable" is "copied into memory" and a deferred loop task completes the
+ * FIFO, so callers still see the asynchronous path.
+ *
+ * WAL records written here (type byte, then payload; big-endian):
+ *   STORE_REC_DATA  stream ns[16] | index i32 | base i64 | count u32 |
+ *                   max_ts i64 | the batch bytes
+ *   STORE_REC_META  opaque bytes of the layer above
+ * Replay re-appends DATA records to their streams (which the META records
+ * before them re-created) and hands META records to the meta handler.
  */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include "stream.h"
+#include "../kernel/buf.h"
+#include "../kernel/log.h"
+
+enum { STORE_REC_DATA = 1, STORE_REC_META = 2 };
+#define DATA_HDR 40
 
 #define SEG_FIRST ((size_t)64 << 10)
 #define SEG_MAX ((size_t)8 << 20)
@@ -68,6 +82,10 @@ struct store {
 	size_t bytes;
 	struct stream_op *pend_head, *pend_tail;
 	struct loop_task complete;
+	struct wal *wal;
+	store_meta_fn meta_fn;
+	void *meta_arg;
+	uint64_t replay_skipped;
 };
 
 static uint64_t id_hash(const struct stream_id *id)
@@ -196,25 +214,58 @@ static void wake_all(struct stream *s)
 	}
 }
 
+/* Complete the oldest pending op: move hw over it (if it succeeded), tell its owner. */
+static void complete_head(struct store *st)
+{
+	struct stream_op *op = st->pend_head;
+
+	st->pend_head = op->next;
+	if (!st->pend_head)
+		st->pend_tail = NULL;
+	op->next = NULL;
+	struct stream *s = op->s;
+	int err = op->err;
+	if (s && err == 0) {
+		SL_ASSERT(op->end > s->hw);
+		s->hw = op->end;
+	}
+	/* op belongs to the caller, who may free it in the callback: nothing of it is read after. */
+	op->fn(op->arg, err, err ? -1 : op->base);
+	if (s && err == 0)
+		wake_all(s);
+}
+
 static void complete_pending(struct loop *l, void *arg)
 {
 	struct store *st = arg;
-	struct stream_op *op;
 
-	while ((op = st->pend_head) != NULL) {
-		st->pend_head = op->next;
-		if (!st->pend_head)
-			st->pend_tail = NULL;
-		op->next = NULL;
-		struct stream *s = op->s;
-		if (s) {
-			SL_ASSERT(op->end > s->hw);
-			s->hw = op->end;
-		}
-		op->fn(op->arg, op->err, op->err ? -1 : op->base);
-		if (s)
-			wake_all(s);
-	}
+	while (st->pend_head)
+		complete_head(st);
+}
+
+/* The WAL made op's record durable, or failed it; callbacks arrive in log order. */
+static void wal_done(void *arg, int err)
+{
+	struct stream_op *op = arg;
+	struct store *st = op->st;
+
+	SL_ASSERT(st->pend_head == op);
+	if (err && !op->err)
+		op->err = err;
+	complete_head(st);
+}
+
+static void enqueue(struct store *st, struct stream_op *op)
+{
+	op->st = st;
+	op->next = NULL;
+	if (st->pend_tail)
+		st->pend_tail->next = op;
+	else
+		st->pend_head = op;
+	st->pend_tail = op;
+	if (!st->wal)
+		loop_defer(st->l, &st->complete);
 }
 
 void store_destroy(struct store *st)
@@ -296,7 +347,8 @@ void stream_delete(struct stream *s)
 	for (struct stream_op *op = st->pend_head; op; op = op->next) {
 		if (op->s == s) {
 			op->s = NULL;
-			op->err = SL_E_CLOSED;
+			if (!op->err)
+				op->err = SL_E_CLOSED;
 		}
 	}
 	for (size_t i = s->first; i < s->n; i++)
@@ -309,13 +361,11 @@ int64_t stream_start(const struct stream *s) { return s->start; }
 int64_t stream_hw(const struct stream *s) { return s->hw; }
 int64_t stream_next(const struct stream *s) { return s->next; }
 
-int64_t stream_append(struct stream *s, const uint8_t *batch, size_t len,
-		      uint32_t count, int64_t max_ts, struct stream_op *op)
+/* Room for one more entry and len more bytes in memory; nothing is used yet. */
+static int reserve_memory(struct stream *s, size_t len)
 {
-	struct store *st = s->st;
+	struct seg *g = s->seg_new;
 
-	if (count == 0 || len == 0 || len > UINT32_MAX)
-		return SL_E_INVALID;
 	if (s->n == s->cap) {
 		if (s->first > s->n / 2) {
 			memmove(s->e, s->e + s->first, (s->n - s->first) * sizeof(*s->e));
@@ -330,37 +380,77 @@ int64_t stream_append(struct stream *s, const uint8_t *batch, size_t len,
 			s->cap = nc;
 		}
 	}
-	struct seg *g = s->seg_new;
-	if (!g || g->cap - g->used < len) {
-		g = seg_add(s, len);
-		if (!g)
+	if (!g || g->cap - g->used < len)
+		if (!seg_add(s, len))
 			return SL_E_NOMEM;
-	}
+	return 0;
+}
+
+/* Store a batch in memory; reserve_memory() must have succeeded just before. */
+static struct entry *keep_in_memory(struct stream *s, int64_t base, const uint8_t *batch,
+				    size_t len, uint32_t count, int64_t max_ts)
+{
+	struct seg *g = s->seg_new;
 	uint8_t *copy = g->mem + g->used;
+
 	memcpy(copy, batch, len);
 	g->used += len;
 	g->live++;
 	struct entry *e = &s->e[s->n++];
-	e->base = s->next;
+	e->base = base;
 	e->count = count;
 	e->max_ts = max_ts;
 	e->len = (uint32_t)len;
 	e->data = copy;
 	e->seg = g;
-	s->next += count;
-	st->bytes += len;
+	s->next = base + count;
+	s->st->bytes += len;
+	return e;
+}
 
+static void data_header(uint8_t h[DATA_HDR], const struct stream *s, int64_t base,
+			uint32_t count, int64_t max_ts)
+{
+	memcpy(h, s->id.ns, 16);
+	sl_store_be32(h + 16, (uint32_t)s->id.index);
+	sl_store_be64(h + 20, (uint64_t)base);
+	sl_store_be32(h + 28, count);
+	sl_store_be64(h + 32, (uint64_t)max_ts);
+}
+
+int64_t stream_append(struct stream *s, const uint8_t *batch, size_t len,
+		      uint32_t count, int64_t max_ts, struct stream_op *op)
+{
+	struct store *st = s->st;
+	int rc;
+
+	if (count == 0 || len == 0 || len > UINT32_MAX)
+		return SL_E_INVALID;
+	/*
+	 * Order matters: memory is reserved first (it can fail), then the WAL
+	 * record is appended (it can refuse), and only then is anything
+	 * changed, so a refusal leaves the stream exactly as it was.
+	 */
+	rc = reserve_memory(s, len);
+	if (rc != 0)
+		return rc;
+	if (st->wal) {
+		uint8_t h[DATA_HDR];
+		struct wal_span parts[2] = { { h, DATA_HDR }, { batch, len } };
+		data_header(h, s, s->next, count, max_ts);
+		op->wop.fn = wal_done;
+		op->wop.arg = op;
+		rc = wal_append(st->wal, STORE_REC_DATA, parts, 2, &op->wop);
+		if (rc != 0)
+			return rc;
+	}
+	struct entry *e = keep_in_memory(s, s->next, batch, len, count, max_ts);
 	op->s = s;
 	op->base = e->base;
 	op->end = s->next;
 	op->err = 0;
-	op->next = NULL;
-	if (st->pend_tail)
-		st->pend_tail->next = op;
-	else
-		st->pend_head = op;
-	st->pend_tail = op;
-	loop_defer(st->l, &st->complete);
+	op->meta = 0;
+	enqueue(st, op);
 	return e->base;
 }
 
@@ -475,4 +565,131 @@ void stream_unwait(struct stream_waiter *w)
 size_t store_bytes(const struct store *st)
 {
 	return st->bytes;
+}
+
+void store_set_wal(struct store *st, struct wal *w)
+{
+	st->wal = w;
+}
+
+void store_set_meta_handler(struct store *st, store_meta_fn fn, void *arg)
+{
+	st->meta_fn = fn;
+	st->meta_arg = arg;
+}
+
+int store_append_meta(struct store *st, const uint8_t *p, size_t n, struct stream_op *op)
+{
+	op->s = NULL;
+	op->base = 0;
+	op->end = 0;
+	op->err = 0;
+	op->meta = 1;
+	if (st->wal) {
+		struct wal_span part = { p, n };
+		op->wop.fn = wal_done;
+		op->wop.arg = op;
+		int rc = wal_append(st->wal, STORE_REC_META, &part, 1, &op->wop);
+		if (rc != 0)
+			return rc;
+	}
+	enqueue(st, op);
+	return 0;
+}
+
+/* One DATA record back into its stream. */
+static void replay_data(struct store *st, uint64_t pos, const uint8_t *p, size_t n)
+{
+	struct stream_id id;
+	struct stream *s;
+
+	if (n <= DATA_HDR) {
+		log_error("store", "WAL record at %llu is too short for a batch; skipped",
+			  (unsigned long long)pos);
+		st->replay_skipped++;
+		return;
+	}
+	memcpy(id.ns, p, 16);
+	id.index = (int32_t)sl_load_be32(p + 16);
+	int64_t base = (int64_t)sl_load_be64(p + 20);
+	uint32_t count = sl_load_be32(p + 28);
+	int64_t max_ts = (int64_t)sl_load_be64(p + 32);
+	s = store_stream(st, &id, 0);
+	if (!s || count == 0 || base != s->next) {
+		/*
+		 * No stream: its topic's creation was never journaled, which
+		 * the log order rules out, so the record is foreign.  A base
+		 * that is not the next offset would break density.  Either way
+		 * serving it would be wrong; say so and leave it out.
+		 */
+		log_error("store", "WAL record at %llu: batch at offset %lld for %s stream; skipped",
+			  (unsigned long long)pos, (long long)base,
+			  !s ? "an unknown" : "a non-contiguous position in its");
+		st->replay_skipped++;
+		return;
+	}
+	if (reserve_memory(s, n - DATA_HDR) != 0) {
+		log_error("store", "out of memory replaying the WAL at %llu", (unsigned long long)pos);
+		st->replay_skipped++;
+		return;
+	}
+	keep_in_memory(s, base, p + DATA_HDR, n - DATA_HDR, count, max_ts);
+	s->hw = s->next;
+}
+
+static void replay(void *arg, uint8_t type, uint64_t pos, const uint8_t *p, size_t n)
+{
+	struct store *st = arg;
+
+	if (type == STORE_REC_DATA) {
+		replay_data(st, pos, p, n);
+	} else if (type == STORE_REC_META) {
+		if (st->meta_fn)
+			st->meta_fn(st->meta_arg, p, n);
+	} else {
+		log_error("store", "WAL record at %llu has unknown type %u; skipped",
+			  (unsigned long long)pos, type);
+		st->replay_skipped++;
+	}
+}
+
+int store_recover(struct store *st, struct wal_recovery *rec)
+{
+	if (!st->wal)
+		return 0;
+	int rc = wal_recover(st->wal, replay, st, rec);
+	if (rc == 0 && st->replay_skipped)
+		log_warn("store", "%llu WAL records could not be replayed (see above)",
+			 (unsigned long long)st->replay_skipped);
+	return rc;
+}
+
+int store_has_room(struct store *st, size_t total, int n)
+{
+	struct wal_stats ws;
+
+	if (!st->wal)
+		return 1;
+	wal_stats(st->wal, &ws);
+	/*
+	 * Per record: data header, WAL record header and alignment.  Per
+	 * commit: up to a block of padding and terminator, and the WAL seals a
+	 * commit every 8 MiB, so large appends span several.
+	 */
+	uint64_t need = total + (uint64_t)n * (DATA_HDR + 64) +
+			(total / ((uint64_t)8 << 20) + 2) * WAL_BLOCK;
+	uint64_t used = ws.head - ws.trim;
+	return used <= ws.capacity && ws.capacity - used >= need;
+}
+
+void store_space_wait(struct store *st, struct wal_space_waiter *sw)
+{
+	if (st->wal)
+		wal_space_wait(st->wal, sw);
+}
+
+void store_space_cancel(struct store *st, struct wal_space_waiter *sw)
+{
+	if (st->wal)
+		wal_space_cancel(st->wal, sw);
 }

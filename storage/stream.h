@@ -16,10 +16,18 @@
  * Appends are asynchronous.  stream_append() copies the batch, assigns its
  * base offset (returned at once) and later calls op->fn from the loop when
  * the batch is durable; only then does hw pass it, so readers never see data
- * that could be lost.  Completions arrive in append order per stream.  Today
- * streams live in memory and "durable" means "appended" (the callback runs
- * at the end of the loop turn); the WAL makes the same promise mean "on
- * stable storage" without changing this interface.
+ * that could be lost.  Completions arrive in append order, store-wide.
+ *
+ * With a WAL (store_set_wal), durable means the batch's WAL record is on
+ * stable storage; store_recover() replays the WAL into the streams at start.
+ * Without one (unit tests), durable means copied into memory, and the
+ * callback runs at the end of the loop turn.  Batches also stay in memory,
+ * where reads find them.
+ *
+ * The store also journals opaque metadata records for the layer above
+ * (kafka/ writes topic changes): store_append_meta() makes one durable in
+ * log order with the data, and recovery hands them back, in order, to the
+ * handler set with store_set_meta_handler().
  *
  * Reads return borrowed spans of whole batches; they are valid until control
  * returns to the loop (a delete or retention may free them afterwards).
@@ -31,6 +39,7 @@
 #include <stdint.h>
 #include "../kernel/err.h"
 #include "../kernel/loop.h"
+#include "wal.h"
 
 struct store;
 struct stream;
@@ -48,10 +57,13 @@ struct stream_op {
 	stream_done_fn fn;
 	void *arg;
 	struct stream_op *next;		/* owned by the stream while pending */
-	struct stream *s;
+	struct stream *s;		/* NULL once the stream is deleted */
+	struct store *st;
 	int64_t base;
 	int64_t end;			/* base + count */
 	int err;
+	int meta;			/* a metadata record, not a batch */
+	struct wal_op wop;		/* the record's durability, with a WAL */
 };
 
 /* Woken once when hw moves or the stream is deleted; then disarmed. */
@@ -65,6 +77,30 @@ struct stream_waiter {
 struct span { const uint8_t *p; size_t len; };
 
 struct store *store_new(struct loop *l);
+/* Make appends durable through w (owned by the caller, outliving the store). */
+void store_set_wal(struct store *st, struct wal *w);
+
+/* Metadata records: the handler gets each replayed payload, borrowed. */
+typedef void (*store_meta_fn)(void *arg, const uint8_t *p, size_t n);
+void store_set_meta_handler(struct store *st, store_meta_fn fn, void *arg);
+/*
+ * Journal one metadata record; op->fn(op->arg, err, 0) runs once it is
+ * durable.  Returns 0, or SL_E_FULL / SL_E_CLOSED / SL_E_TOOBIG (op->fn then
+ * not called).
+ */
+int store_append_meta(struct store *st, const uint8_t *p, size_t n, struct stream_op *op);
+/* Replay the WAL into the streams and the meta handler; once, before serving. */
+int store_recover(struct store *st, struct wal_recovery *rec);
+
+/*
+ * Would appends of total bytes in n batches fit in the WAL now?  Callers
+ * that must append several batches all-or-nothing ask first; nothing else
+ * runs between the question and the appends within one loop turn.
+ */
+int store_has_room(struct store *st, size_t total, int n);
+/* Run sw->fn once when the WAL frees space. */
+void store_space_wait(struct store *st, struct wal_space_waiter *sw);
+void store_space_cancel(struct store *st, struct wal_space_waiter *sw);
 /* Frees every stream; pending ops complete with SL_E_CLOSED first. */
 void store_destroy(struct store *st);
 

@@ -24,6 +24,15 @@
 #
 # The exit status is non-zero if the test failed, the broker died during the
 # test, or the broker did not stop cleanly (exit status 0) after SIGTERM.
+# A test with a line "# harness: self" ("// harness: self" in JS) starts,
+# kills and restarts brokers of its own instead: steps 2, 3 and 5 are
+# skipped, and the test runs as in step 4 with PORT (the free port),
+# SLUICE_BIN, SLUICE_DATA (DATA, fresh and empty), SLUICE_PROPS
+# (kernel/sluice.properties) and SLUICE_LOG (the log its brokers' output
+# is appended to) in its environment; the exit status is the test's.  Its
+# brokers stay in the test's process group, so the timeout's signals reach
+# them too.
+#
 # Harness failures are printed as "FAIL NAME reason" so tests/run.sh counts
 # them; informational lines start with "# ".  The broker is always stopped
 # on exit, whatever happens.  The data directory is removed after a clean
@@ -42,7 +51,7 @@ case "$1" in
 esac
 file=$(basename "$test_path")
 name=${file%.*}
-bin="$top/build/sluice"
+bin="${SLUICE_BIN:-$top/build/sluice}"
 logs="$top/build/test-logs"
 log="$logs/broker-$name.log"
 data="$top/build/test-data/$name"
@@ -125,12 +134,35 @@ show_log() {
 	echo "# ----"
 }
 
+# "# harness: self": the test runs its own brokers (see the top of this file).
+if grep -Eq '^[[:space:]]*[#/][#/]*[[:space:]]*harness:[[:space:]]*self[[:space:]]*$' "$test_path"; then
+	echo "# self-managed brokers: port $port, data $data, log $log"
+	cd "$top"
+	PORT="$port" SLUICE_BIN="$bin" SLUICE_DATA="$data" SLUICE_LOG="$log" \
+		SLUICE_PROPS="$top/kernel/sluice.properties" \
+		timeout -k 10 "$timeout_s" "$runner" "$test_path" </dev/null &
+	tpid=$!
+	test_status=0
+	wait "$tpid" || test_status=$?
+	tpid=""
+	if [ "$test_status" -eq 124 ] || [ "$test_status" -eq 137 ]; then
+		fail "test timed out after $timeout_s s"
+	fi
+	if [ "$test_status" -ne 0 ]; then
+		show_log
+		echo "# data kept in $data"
+		exit "$test_status"
+	fi
+	rm -rf "$data"
+	exit 0
+fi
+
 # A WAL named by the properties file means durable storage: give this test
-# its own.  (An in-memory build refuses these keys when they are set.)
+# its own WAL file, formatted before the broker starts.
 props="$top/kernel/sluice.properties"
 storage=""
 if grep -Eq '^[[:space:]]*sluice\.wal\.device[[:space:]]*[=:][[:space:]]*[^[:space:]]' "$props"; then
-	storage="--set sluice.wal.device=$data/wal --set sluice.objects.url=file://$data/objects"
+	storage="--set sluice.wal.device=$data/wal"
 fi
 extra=$(printf '%s\n' "$extra" | sed "s|@DATA@|$data|g")
 

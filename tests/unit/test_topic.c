@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include "t.h"
 #include "../../kafka/topic.h"
+#include "../../kernel/log.h"
 
 static int name_ok(const char *n)
 {
@@ -59,16 +60,16 @@ static void test_create_find_delete(void)
 	struct topic_config cfg[] = { { "message.timestamp.type", "LogAppendTime" },
 				      { "max.message.bytes", "2048" } };
 
-	T_EQ(topic_create(r, "a.b", 3, 3, NULL, 0, 1000, &a), 0);
+	T_EQ(topic_create(r, "a.b", 3, 3, NULL, 0, 1000, NULL, &a), 0);
 	T_EQ(a->npart, 3);
 	T_EQ(a->max_message_bytes, 1000);
 	T_EQ(a->id[6] >> 4, 4);		/* UUID version 4 */
-	T_EQ(topic_create(r, "a.b", 3, 1, NULL, 0, 1000, &b), SL_E_EXISTS);
-	T_EQ(topic_create(r, "bad name", 8, 1, NULL, 0, 1000, &b), SL_E_INVALID);
-	T_EQ(topic_create(r, "zero", 4, 0, NULL, 0, 1000, &b), SL_E_INVALID);
+	T_EQ(topic_create(r, "a.b", 3, 1, NULL, 0, 1000, NULL, &b), SL_E_EXISTS);
+	T_EQ(topic_create(r, "bad name", 8, 1, NULL, 0, 1000, NULL, &b), SL_E_INVALID);
+	T_EQ(topic_create(r, "zero", 4, 0, NULL, 0, 1000, NULL, &b), SL_E_INVALID);
 	T_CHECK(topic_collides(r, "a_b", 3) == a);
 	T_CHECK(topic_collides(r, "a.b", 3) == NULL);
-	T_EQ(topic_create(r, "logs", 4, 2, cfg, 2, 1000, &b), 0);
+	T_EQ(topic_create(r, "logs", 4, 2, cfg, 2, 1000, NULL, &b), 0);
 	T_EQ(b->log_append_time, 1);
 	T_EQ(b->max_message_bytes, 2048);
 	T_EQ(b->nconfigs, 2);
@@ -89,7 +90,7 @@ static void test_create_find_delete(void)
 	T_CHECK(topic_find(r, "a.b", 3) == NULL);
 	T_CHECK(topic_first(r) == b);
 	/* Re-created under the same name: a new id and empty streams. */
-	T_EQ(topic_create(r, "a.b", 3, 1, NULL, 0, 1000, &c), 0);
+	T_EQ(topic_create(r, "a.b", 3, 1, NULL, 0, 1000, NULL, &c), 0);
 	T_EQ(stream_next(c->parts[0]), 0);
 	topic_delete(r, b);
 	T_CHECK(topic_first(r) == c && c->next == NULL);
@@ -98,10 +99,54 @@ static void test_create_find_delete(void)
 	loop_destroy(l);
 }
 
+/* Topic changes journaled and replayed into a fresh registry come back the same. */
+static void test_journal_replay(void)
+{
+	struct loop *l = loop_new();
+	struct store *st = store_new(l), *st2 = store_new(l);
+	struct registry *r = registry_new(st), *r2 = registry_new(st2);
+	struct topic_config cfg[] = { { "retention.ms", "1000" }, { "cleanup.policy", "compact" } };
+	struct topic *a, *b;
+	struct sl_wr w[3];
+
+	T_EQ(topic_create(r, "alpha", 5, 4, cfg, 2, 1000, NULL, &a), 0);
+	T_EQ(topic_create(r, "beta", 4, 1, NULL, 0, 1000, NULL, &b), 0);
+	for (int i = 0; i < 3; i++)
+		wr_init(&w[i], 0);
+	T_EQ(topic_journal_create(a, &w[0]), 0);
+	T_EQ(topic_journal_create(b, &w[1]), 0);
+	T_EQ(topic_journal_delete(b, &w[2]), 0);
+	for (int i = 0; i < 3; i++)
+		topic_replay(r2, w[i].p, w[i].len, 1000);
+	struct topic *a2 = topic_find(r2, "alpha", 5);
+	T_CHECK(a2 != NULL);
+	T_CHECK(topic_find(r2, "beta", 4) == NULL);
+	T_EQ(registry_count(r2), 1);
+	if (a2) {
+		T_MEMEQ(a2->id, a->id, 16);
+		T_EQ(a2->npart, 4);
+		T_EQ(a2->nconfigs, 2);
+		T_CHECK(strcmp(a2->configs[1].value, "compact") == 0);
+	}
+	/* Every truncation of a record is refused without effect or crash. */
+	for (size_t n = 0; n < w[0].len; n++)
+		topic_replay(r2, w[0].p, n, 1000);
+	T_EQ(registry_count(r2), 1);
+	for (int i = 0; i < 3; i++)
+		wr_free(&w[i]);
+	registry_destroy(r);
+	registry_destroy(r2);
+	store_destroy(st);
+	store_destroy(st2);
+	loop_destroy(l);
+}
+
 int main(void)
 {
+	log_set_level(LOG_ERROR + 1);
 	T_RUN(test_names);
 	T_RUN(test_configs);
 	T_RUN(test_create_find_delete);
+	T_RUN(test_journal_replay);
 	return t_done();
 }

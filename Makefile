@@ -5,6 +5,7 @@
 #   make bench   throughput and latency beside librdkafka's mock cluster, same run
 #   make fuzz    longer libFuzzer runs (FUZZ_SECONDS per target)
 #   make SANITIZE=address,undefined test-unit   unit tests under clang sanitizers (glibc)
+#   make SANITIZE=address,undefined test-integration   real clients against build/san/sluice
 #
 # Our code gets -Wall -Wextra -Werror; dependencies are built apart by mk/deps.sh
 # into build/deps with their own flags.
@@ -24,15 +25,19 @@ OPT     ?= -O2 -g
 ifeq ($(SANITIZE),)
 CC      := musl-gcc
 OBJ     := $(B)/obj
+BIN     := $(B)/sluice
 LDSTATIC:= -static
 else
 CC      := clang
 OBJ     := $(B)/san
+BIN     := $(B)/san/sluice
 LDSTATIC:=
 OPT     := -O1 -g -fno-omit-frame-pointer -fsanitize=$(SANITIZE) -DSL_DEBUG
 endif
 
-CFLAGS  := $(CSTD) $(OPT) $(WARN) -I. -I$(DEPS)/include
+# The kernel's UAPI headers (<linux/io_uring.h>), which musl-gcc does not search.
+KINC    := -isystem $(DEPS)/kinclude
+CFLAGS  := $(CSTD) $(OPT) $(WARN) -I. -I$(DEPS)/include $(KINC)
 LIBZSTD := $(DEPS)/lib/libzstd.a
 LIBOBJ  := $(patsubst %.c,$(OBJ)/%.o,$(LIBSRC))
 UNITSRC := $(wildcard tests/unit/test_*.c)
@@ -45,7 +50,7 @@ FUZZFLAGS := $(CSTD) -O1 -g -I. -I$(DEPS)/include -fsanitize=fuzzer-no-link,addr
 
 .PHONY: all deps test test-unit test-fuzz test-integration run bench fuzz clean
 
-all: $(B)/sluice
+all: $(BIN)
 
 deps:
 	@sh mk/deps.sh
@@ -54,7 +59,7 @@ $(OBJ)/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
-$(B)/sluice: $(OBJ)/kernel/main.o $(LIBOBJ)
+$(BIN): $(OBJ)/kernel/main.o $(LIBOBJ)
 	$(CC) $(CFLAGS) $(LDSTATIC) -o $@ $^ $(LIBZSTD)
 
 $(OBJ)/tests/%: tests/unit/%.c tests/unit/t.h $(LIBOBJ)
@@ -75,12 +80,17 @@ test-unit: $(UNITBIN)
 test-fuzz: $(FUZZBIN)
 	@sh tests/run.sh fuzz $(FUZZBIN)
 
-test-integration: $(B)/sluice
-	@sh tests/run.sh integration
+test-integration: $(BIN)
+	@SLUICE_BIN=$(CURDIR)/$(BIN) sh tests/run.sh integration
 
+# The integration tests run twice: against the musl binary that ships, and
+# against an AddressSanitizer/UBSan build of the same code (glibc, clang),
+# which turns memory errors under real clients into failures.
+SANBIN  := $(B)/san/sluice
 test: deps
 	@$(MAKE) --no-print-directory $(B)/sluice $(UNITBIN) $(FUZZBIN)
-	@sh tests/run.sh all $(UNITBIN) -- $(FUZZBIN)
+	@$(MAKE) --no-print-directory SANITIZE=address,undefined $(SANBIN)
+	@SAN_BIN=$(CURDIR)/$(SANBIN) sh tests/run.sh all $(UNITBIN) -- $(FUZZBIN)
 
 run: deps
 	@$(MAKE) --no-print-directory $(B)/sluice

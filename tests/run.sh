@@ -5,7 +5,7 @@
 #   tests/run.sh unit BIN...              unit-test binaries
 #   tests/run.sh fuzz BIN...              libFuzzer smoke runs (fixed iterations)
 #   tests/run.sh integration              tests/integration/test_* against build/sluice
-#   tests/run.sh all UNITBIN... -- FUZZBIN...
+#   tests/run.sh all UNITBIN... -- FUZZBIN...   (and again against $SAN_BIN, if set)
 #
 # Every test prints "ok NAME" or "FAIL NAME" lines on stdout; a program that
 # exits non-zero without printing a FAIL line counts as one failure, so a
@@ -45,13 +45,14 @@ run_fuzz() {
 	done
 }
 
-run_integration() {
+run_integration() { # [label] - SLUICE_BIN, when set, names the broker binary
+	label=${1:-}
 	for t in "$top"/tests/integration/test_*; do
 		[ -f "$t" ] || continue
-		n=$(basename "$t"); log="$logs/integration-$n.log"
-		echo "integration $n"
+		n=$(basename "$t"); log="$logs/integration${label:+-$label}-$n.log"
+		echo "integration${label:+ ($label)} $n"
 		(cd "$top" && timeout 900 sh tests/integration/with-broker.sh "$t") >"$log" 2>&1
-		count "$n" $? "$log"
+		count "$n${label:+ ($label)}" $? "$log"
 	done
 }
 
@@ -66,6 +67,11 @@ all)
 	run_unit $units
 	run_fuzz "$@"
 	run_integration
+	if [ -n "${SAN_BIN:-}" ]; then
+		export SLUICE_BIN="$SAN_BIN"
+		run_integration asan
+		unset SLUICE_BIN
+	fi
 	;;
 *) echo "usage: $0 unit|fuzz|integration|all ..." >&2; exit 2 ;;
 esac

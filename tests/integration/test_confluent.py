@@ -35,24 +35,17 @@ import traceback
 from confluent_kafka import (Consumer, KafkaError, KafkaException, Producer,
                              TopicPartition, TIMESTAMP_CREATE_TIME)
 from confluent_kafka.admin import AdminClient, NewTopic
+import report
+from report import fail, ok
 
 BOOTSTRAP = os.environ.get("BOOTSTRAP")
 WATCHDOG_S = 110
 RUN_ID = "%d-%d" % (os.getpid(), int(time.time()))
 CODECS = ["none", "gzip", "snappy", "lz4", "zstd"]
 N = 1000
-failures = 0
 KEEP = []  # every Message object, never freed (see above)
 
 
-def ok(name):
-    print("ok " + name, flush=True)
-
-
-def fail(name, why):
-    global failures
-    failures += 1
-    print("FAIL %s: %s" % (name, why), flush=True)
 
 
 def case(name, fn, *args):
@@ -383,7 +376,7 @@ def main():
         fail("confluent_list_offsets_compressed_setup", err)
     else:
         case("confluent_offsets_for_times_compressed", offsets_for_times, topic)
-    return 1 if failures else 0
+    return report.status()
 
 
 if __name__ == "__main__":

@@ -52,6 +52,8 @@ import traceback
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
+import report
+from report import fail, note, ok
 
 PORT = os.environ.get("PORT")
 BIN = os.environ.get("SLUICE_BIN")
@@ -70,24 +72,11 @@ FLUSH_S = 40
 RUN_ID = "%d-%d" % (os.getpid(), int(time.time()))
 SEED = int(os.environ.get("CRASH_SEED", str(time.time_ns() % (1 << 32))))
 
-failures = 0
 KEEP = []      # every Message object, never freed (see above)
 BROKERS = []   # every broker process started here
 
 
-def ok(name):
-    print("ok " + name, flush=True)
 
-
-def fail(name, why):
-    global failures
-    failures += 1
-    print("FAIL %s: %s" % (name, why), flush=True)
-
-
-def note(text):
-    for line in str(text).splitlines() or [""]:
-        print("# " + line, flush=True)
 
 
 def case(name, fn, *args):
@@ -707,7 +696,7 @@ def main():
         kill_all()
     note("%.1f s, %d broker starts, %d kills" % (time.monotonic() - started, broker.starts,
                                                  broker.kills))
-    return 1 if failures else 0
+    return report.status()
 
 
 if __name__ == "__main__":

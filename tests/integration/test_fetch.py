@@ -78,31 +78,21 @@ import traceback
 
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
+import report
+from report import fail, note, ok
 
 BOOTSTRAP = os.environ.get("BOOTSTRAP", "")
 WATCHDOG_S = 55
 IO_TIMEOUT_S = 10
 RUN_ID = "%d-%d" % (os.getpid(), int(time.time()))
 KEEP = []  # every Message object, never freed (see above)
-failures = 0
 
 FETCH, LIST_OFFSETS, METADATA, PRODUCE = 1, 2, 3, 0
 NONE, OFFSET_OUT_OF_RANGE, CORRUPT_MESSAGE, UNKNOWN_TOPIC_OR_PARTITION = 0, 1, 2, 3
 MESSAGE_TOO_LARGE, INVALID_REQUIRED_ACKS, FETCH_SESSION_ID_NOT_FOUND = 10, 21, 70
 
 
-def ok(name):
-    print("ok " + name, flush=True)
 
-
-def fail(name, why):
-    global failures
-    failures += 1
-    print("FAIL %s: %s" % (name, why), flush=True)
-
-
-def note(msg):
-    print("# " + msg, flush=True)
 
 
 def case(name, fn, *args):
@@ -1040,7 +1030,7 @@ def main():
 
     conn.close()
     poll_conn.close()
-    return 1 if failures else 0
+    return report.status()
 
 
 if __name__ == "__main__":

@@ -30,6 +30,8 @@ import traceback
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
+import report
+from report import fail, ok
 
 BOOTSTRAP = os.environ.get("BOOTSTRAP")
 WATCHDOG_S = 110
@@ -37,17 +39,8 @@ RUN_ID = "%d-%d" % (os.getpid(), int(time.time()))
 N = 1000
 CODEC_MODULES = {"none": None, "gzip": None, "snappy": "snappy", "lz4": "lz4.frame",
                  "zstd": "zstandard"}
-failures = 0
 
 
-def ok(name):
-    print("ok " + name, flush=True)
-
-
-def fail(name, why):
-    global failures
-    failures += 1
-    print("FAIL %s: %s" % (name, why), flush=True)
 
 
 def case(name, fn, *args):
@@ -229,7 +222,7 @@ def main():
     case("kafka_python_admin_metadata", admin_metadata)
     case("kafka_python_admin_topic_already_exists", admin_exists)
     case("kafka_python_admin_delete", admin_delete)
-    return 1 if failures else 0
+    return report.status()
 
 
 if __name__ == "__main__":

@@ -40,6 +40,8 @@ import socket
 import struct
 import sys
 import time
+import report
+from report import fail, ok
 
 BOOTSTRAP = os.environ.get("BOOTSTRAP", "")
 SLUICE_LOG = os.environ.get("SLUICE_LOG")
@@ -47,21 +49,12 @@ WATCHDOG_S = 110
 CLOSE_WAIT_S = 5
 LOG_WAIT_S = 3
 WARNING = re.compile(r"\b(WARN|WARNING|ERROR)\b")
-failures = 0
 
 # ApiVersions v0, correlation id 1, null client id:
 # size 10 | api_key 18 | api_version 0 | correlation_id 1 | client_id -1
 APIVERSIONS_V0 = bytes.fromhex("0000000a" "0012" "0000" "00000001" "ffff")
 
 
-def ok(name):
-    print("ok " + name, flush=True)
-
-
-def fail(name, why):
-    global failures
-    failures += 1
-    print("FAIL %s: %s" % (name, why), flush=True)
 
 
 def on_watchdog(signum, frame):
@@ -311,7 +304,7 @@ def main():
         fail("malformed_new_connection_after", why)
     else:
         ok("malformed_new_connection_after")
-    return 1 if failures else 0
+    return report.status()
 
 
 if __name__ == "__main__":

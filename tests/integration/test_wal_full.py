@@ -9,20 +9,13 @@ import time
 
 import confluent_kafka as ck
 from confluent_kafka.admin import AdminClient, NewTopic
+import report
+from report import fail, ok
 
 BOOTSTRAP = os.environ["BOOTSTRAP"]
-failures = 0
 keep = []       # confluent-kafka 1.7 mishandles freed messages: keep them alive
 
 
-def ok(name):
-    print("ok " + name, flush=True)
-
-
-def fail(name, why):
-    global failures
-    failures += 1
-    print("FAIL %s: %s" % (name, why), flush=True)
 
 
 def main():
@@ -88,7 +81,7 @@ def main():
         fail("wal_full_acknowledged_intact_and_fetchable",
              "missing %d of %d acked, hw %d, read %d" % (len(missing), len(acked), hi, len(got)))
     c.close()
-    return failures
+    return report.status()
 
 
 if __name__ == "__main__":

@@ -66,6 +66,11 @@ $(OBJ)/tests/%: tests/unit/%.c tests/unit/t.h $(LIBOBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDSTATIC) -o $@ $< $(LIBOBJ) $(LIBZSTD)
 
+# The WAL benchmark (bench/run.sh runs it beside fio): the WAL and the loop, musl, static.
+$(B)/bench/walbench: bench/walbench.c $(LIBOBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDSTATIC) -o $@ $< $(LIBOBJ) $(LIBZSTD)
+
 $(B)/fuzzobj/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
 	clang $(FUZZFLAGS) -c $< -o $@
@@ -98,7 +103,7 @@ run: deps
 	$(B)/sluice serve --config kernel/sluice.properties
 
 bench: deps
-	@$(MAKE) --no-print-directory $(B)/sluice
+	@$(MAKE) --no-print-directory $(B)/sluice $(B)/bench/walbench
 	@sh bench/run.sh
 
 fuzz: deps

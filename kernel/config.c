@@ -59,6 +59,13 @@ static const char *check_log_level(const char *v)
 	return log_parse_level(v, &lvl) == 0 ? NULL : "one of debug, info, warn, error";
 }
 
+/* The WAL's write path; storage/wal.c's wal_set_io() takes the same words. */
+static const char *check_wal_io(const char *v)
+{
+	return strcmp(v, "auto") == 0 || strcmp(v, "uring") == 0 || strcmp(v, "pwrite") == 0 ?
+		NULL : "one of auto, uring, pwrite";
+}
+
 #define OFF(f) offsetof(struct config, f)
 #define I32MAX INT32_MAX
 #define I64MAX INT64_MAX
@@ -84,6 +91,7 @@ static const struct cfg_key cfg_keys[] = {
 	{ "sluice.wal.device", CFG_STR, OFF(wal_device), "", 0, 0, NULL, 0 },
 	{ "sluice.wal.volume", CFG_STR, OFF(wal_volume), "", 0, 0, NULL, 0 },
 	{ "sluice.wal.capacity.bytes", CFG_I64, OFF(wal_capacity_bytes), "1073741824", 1, I64MAX, NULL, 0 },
+	{ "sluice.wal.io", CFG_STR, OFF(wal_io), "auto", 0, 0, check_wal_io, 0 },
 	{ "sluice.objects.url", CFG_STR, OFF(objects_url), "", 0, 0, NULL, 0 },
 	{ "sluice.upload.bytes", CFG_I64, OFF(upload_bytes), "16777216", 1, I64MAX, NULL, 0 },
 	{ "sluice.upload.interval.ms", CFG_I64, OFF(upload_interval_ms), "1000", 1, I64MAX, NULL, 0 },

@@ -39,6 +39,7 @@ struct config {
 	char *wal_device;			/* sluice.wal.device */
 	char *wal_volume;			/* sluice.wal.volume */
 	int64_t wal_capacity_bytes;		/* sluice.wal.capacity.bytes */
+	char *wal_io;				/* sluice.wal.io: auto, uring or pwrite */
 	char *objects_url;			/* sluice.objects.url */
 	int64_t upload_bytes;			/* sluice.upload.bytes */
 	int64_t upload_interval_ms;		/* sluice.upload.interval.ms */

@@ -186,6 +186,10 @@ static int serve(int argc, char **argv)
 		int err;
 		struct wal_ident id;
 		ident_of(&cfg, &id);
+		if (wal_set_io(cfg.wal_io) != 0) {
+			log_error("main", "sluice.wal.io: unknown value '%s'", cfg.wal_io);
+			goto out;
+		}
 		w = wal_open(l, walpath, &id, &err, why, sizeof(why));
 		if (!w) {
 			log_error("main", "cannot open the WAL: %s%s", why,

@@ -2,7 +2,7 @@
 # mk/deps.sh - everything a fresh Debian bookworm machine needs to build and
 # test Sluice.  `make deps` runs it; so do `make test`, `make run`, ...
 #
-# Three steps, each skipped when its result is already present, so a second
+# Four steps, each skipped when its result is already present, so a second
 # run takes well under a second:
 #   1. Debian packages: compilers (musl-gcc, clang with libFuzzer), the test
 #      clients (kcat, confluent-kafka, kafka-python, boto3), node and npm.
@@ -10,6 +10,10 @@
 #      into build/deps/{include,lib}.  They get their own flags, never ours
 #      (-Werror in a dependency would only break the build on a new compiler).
 #   3. The node clients of package.json (kafkajs, s3rver) in node_modules/.
+#   4. build/deps/kinclude: the kernel's UAPI headers (linux-libc-dev) for
+#      musl-gcc, which searches only musl's own include directory and so does
+#      not see <linux/io_uring.h>.  Symlinks, not copies, so they follow the
+#      installed package.
 #
 # Prints one line per step; exits non-zero with a message on failure.
 set -eu
@@ -34,7 +38,7 @@ fi
 
 PACKAGES="build-essential make musl-tools clang libclang-rt-14-dev llvm kcat
 librdkafka-dev python3-confluent-kafka python3-kafka python3-boto3 dpkg-dev
-openssl ca-certificates xz-utils lz4 zstd python3-snappy"
+openssl ca-certificates xz-utils lz4 zstd python3-snappy linux-libc-dev fio"
 
 installed() { # package
 	dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
@@ -164,4 +168,20 @@ else
 			|| { tail -n 30 "$log" >&2; die "npm install failed (log: $log)"; }
 	fi
 	say "node modules installed"
+fi
+
+# ---- 4. kernel headers for musl-gcc (the Makefile adds -isystem build/deps/kinclude)
+kinc="$deps/kinclude"
+arch_asm="/usr/include/$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || echo x86_64-linux-gnu)/asm"
+if [ -L "$kinc/linux" ] && [ -L "$kinc/asm" ] && [ -L "$kinc/asm-generic" ] &&
+	[ -f "$kinc/linux/io_uring.h" ] && [ -f "$kinc/asm/unistd.h" ]; then
+	say "kernel headers ok"
+else
+	[ -f /usr/include/linux/io_uring.h ] || die "/usr/include/linux/io_uring.h is missing (linux-libc-dev)"
+	[ -d "$arch_asm" ] || die "$arch_asm is missing (linux-libc-dev)"
+	mkdir -p "$kinc"
+	ln -sfn /usr/include/linux "$kinc/linux"
+	ln -sfn /usr/include/asm-generic "$kinc/asm-generic"
+	ln -sfn "$arch_asm" "$kinc/asm"
+	say "kernel headers linked in $kinc"
 fi

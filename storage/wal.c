@@ -3,8 +3,9 @@
  * described in docs/FORMAT.md, "The WAL").
  *
  * Owns: the device's descriptor, its two superblock slots, the commit
- * buffers and the positions below.  It borrows the loop (two deferred tasks)
- * and the callers' wal_op and wal_space_waiter structures.
+ * buffers and the positions below, and on the io_uring path the ring and its
+ * eventfd.  It borrows the loop (two deferred tasks, and the eventfd's
+ * watch) and the callers' wal_op and wal_space_waiter structures.
  *
  * The device:
  *
@@ -57,12 +58,41 @@
  *   7. After a failed write, flush or superblock write the WAL is read-only:
  *      the device's state is unknown, so nothing more is acknowledged.
  *
- * The I/O path here is the plain one: the end-of-turn task writes and
- * flushes each sealed commit synchronously.  Everything about a commit that
- * an asynchronous path needs lives in struct commit (buffer, positions, ops,
- * state); such a path would replace commit_submit() with a submission and
- * call commit_done() from the completion, and commits_reap() still completes
- * them in log order however their writes finish.
+ * Two I/O paths share everything above; sluice.wal.io (wal_set_io) picks
+ * one at wal_open():
+ *
+ *   pwrite    the end-of-turn task writes and flushes each sealed commit
+ *             synchronously (commit_submit), through the wal_sys table.
+ *   io_uring  the end-of-turn task queues each sealed commit as one linked
+ *             chain and returns at once; up to URING_DEPTH commits are in
+ *             flight while the loop goes on reading the network.  The
+ *             kernel signals completions on an eventfd the loop watches.
+ *
+ * A commit's chain on the io_uring path:
+ *
+ *     WRITE [start, ring end) --link--> WRITE [0, rest)  --link--> FSYNC (DATASYNC)
+ *     (the second write only when the commit wraps; the fsync only when the
+ *      device has a volatile cache)
+ *
+ * A link runs the next request only after the previous one succeeded in
+ * full: a failed or short write cancels the fsync, so a flush never vouches
+ * for a write that did not happen.  Each request's completion carries the
+ * commit and the request's index in user_data; the commit is finished once
+ * all of its requests have completed, with the first failure in chain order
+ * (a cancelled fsync after a failed write reports the write's error).
+ *
+ * Commits in flight are independent chains, so their completions can arrive
+ * in any order; commits_reap() completes them only from the head of the
+ * queue (invariant 4), so callbacks still run in log order, and a commit
+ * that finished early waits for the ones before it.  A failure fails the
+ * commits after it with the same error even when their own writes
+ * succeeded: those bytes lie beyond a hole in the log and are never
+ * acknowledged (recovery stops at the hole; invariant 6 keeps them out
+ * afterwards).  Commits sealed while URING_DEPTH are in flight wait in the
+ * queue, state C_SEALED, and go out as completions make room.
+ *
+ * Superblock writes (trims, recovery) stay synchronous on both paths: they
+ * are rare, and a trim must be durable before wal_trim() returns.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -70,13 +100,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/file.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/io_uring.h>
 #include "wal.h"
 #include "../kernel/buf.h"
 #include "../kernel/crc32c.h"
@@ -104,8 +138,21 @@
 #define COMMIT_LIMIT (WAL_MAX_RECORD + 2 * WAL_BLOCK)
 #define SCAN_FIRST ((size_t)16 << 10)	/* recovery's first read; they grow to: */
 #define SCAN_CHUNK ((size_t)1 << 20)
+/* How long open waits for the lock of a process whose writes are draining. */
+#define LOCK_WAIT_MS 3000
+#define LOCK_POLL_MS 10
 /* A recycled commit keeps its buffer up to this size. */
 #define SPARE_MAX ((size_t)16 << 20)
+/*
+ * io_uring: commits in flight at once, and the ring's size.  A commit takes
+ * at most 3 requests (two writes and a flush), so the submission ring never
+ * fills, and the completion ring (twice as large) can never overflow.
+ */
+#define URING_DEPTH 4
+#define URING_REQS 3
+#define URING_ENTRIES 16
+
+enum { IO_AUTO, IO_URING, IO_PWRITE };
 
 enum { W_OPENED, W_READY, W_CLOSING };
 enum { C_OPEN, C_SEALED, C_SUBMITTED, C_DONE };
@@ -118,7 +165,14 @@ struct commit {
 	struct wal_op *ops, *ops_tail;	/* in append order */
 	int state;
 	int err;
+	/* io_uring: the chain's requests, in order, and how each ended */
+	int nreq, ndone;
+	size_t rlen[URING_REQS];	/* bytes a write must report; 0 marks the flush */
+	uint64_t rpos[URING_REQS];	/* log position of each write */
+	int rerr[URING_REQS];		/* 0, or the request's error */
 };
+
+struct uring;
 
 struct wal {
 	struct loop *l;
@@ -143,6 +197,7 @@ struct wal {
 	struct wal_space_waiter *waiters;	/* FIFO */
 	struct wal_space_waiter *firing;	/* being run by the space task */
 	uint8_t *sbuf;			/* WAL_BLOCK aligned: superblock writes */
+	struct uring *ur;		/* the io_uring path; NULL for pwrite */
 	uint64_t commits, bytes_written;
 	char stop[192];			/* wal_recovery.stop points here */
 };
@@ -177,6 +232,31 @@ void wal_sys_reset(void)
 
 static void wal_turn(struct loop *l, void *arg);
 static void run_space_waiters(struct loop *l, void *arg);
+static void commits_submit(struct wal *w);
+static int uring_open(struct wal *w, char *why, size_t whylen);
+static void uring_completions(struct loop *l, int fd, unsigned events, void *arg);
+
+/*
+ * Until wal_set_io() says otherwise, the pwrite path: callers that inject
+ * faults through wal_sys, or expect a commit's callbacks within its turn,
+ * keep what they rely on.  The broker passes sluice.wal.io (default auto).
+ */
+static int io_mode = IO_PWRITE;
+
+int wal_set_io(const char *mode)
+{
+	if (strcmp(mode, "auto") == 0)
+		io_mode = IO_AUTO;
+	else if (strcmp(mode, "uring") == 0)
+		io_mode = IO_URING;
+	else if (strcmp(mode, "pwrite") == 0)
+		io_mode = IO_PWRITE;
+	else
+		return SL_E_INVALID;
+	return 0;
+}
+
+struct wal_uring_faults wal_uring_faults;
 
 /* ---- small helpers ---- */
 
@@ -445,7 +525,7 @@ static int extend_file(int fd, uint64_t size)
 static int open_device(const char *path, int extra, int *fd, struct stat *st, uint64_t *size,
 		       char *why, size_t whylen)
 {
-	int rc;
+	int rc, waited;
 
 	*fd = wal_sys.open(path, O_RDWR | O_DIRECT | O_CLOEXEC | extra, 0600);
 	if (*fd == -1) {
@@ -454,11 +534,26 @@ static int open_device(const char *path, int extra, int *fd, struct stat *st, ui
 		    rc == -EINVAL ? " (O_DIRECT not supported there?)" : "");
 		return rc;
 	}
-	if (flock(*fd, LOCK_EX | LOCK_NB) == -1 && errno == EWOULDBLOCK) {
-		rc = SL_E_EXISTS;
-		say(why, whylen, "WAL device %s is in use by another process", path);
-		goto fail;
+	/*
+	 * A process killed with io_uring writes in flight leaves them to finish
+	 * in the kernel; they hold the file, and so its lock, until they have.
+	 * Wait for that a little rather than refuse a restart.  The wait is
+	 * also what makes the restart safe: once the lock is ours, no write of
+	 * the old process can land after recovery has read the log.
+	 */
+	for (waited = 0; flock(*fd, LOCK_EX | LOCK_NB) == -1 && errno == EWOULDBLOCK; waited++) {
+		struct timespec ts = { 0, LOCK_POLL_MS * 1000000L };
+
+		if (waited == LOCK_WAIT_MS / LOCK_POLL_MS) {
+			rc = SL_E_EXISTS;
+			say(why, whylen, "WAL device %s is in use by another process", path);
+			goto fail;
+		}
+		nanosleep(&ts, NULL);
 	}
+	if (waited)
+		log_info("wal", "%s: waited %d ms for the lock of a previous user", path,
+			 waited * LOCK_POLL_MS);
 	if (wal_sys.fstat(*fd, st) == -1) {
 		rc = -errno;
 		say(why, whylen, "cannot stat %s: %s", path, sl_strerror(rc));
@@ -656,12 +751,25 @@ struct wal *wal_open(struct loop *l, const char *path, const struct wal_ident *i
 	w->flush = needs_flush(&st);
 	loop_task_init(&w->turn, wal_turn, w);
 	loop_task_init(&w->space, run_space_waiters, w);
+	if (io_mode != IO_PWRITE) {
+		char uwhy[160];
+
+		rc = uring_open(w, uwhy, sizeof(uwhy));
+		if (rc && io_mode == IO_URING) {
+			say(why, whylen, "%s: sluice.wal.io is uring, but io_uring is unavailable: %s",
+			    path, uwhy);
+			goto fail;
+		}
+		if (rc)
+			log_info("wal", "%s: io_uring unavailable (%s); writing with pwrite", path, uwhy);
+	}
 	free(buf);
 	if (err)
 		*err = 0;
-	log_info("wal", "opened %s: ring %llu bytes, generation %llu, trim %llu, %s",
+	log_info("wal", "opened %s: ring %llu bytes, generation %llu, trim %llu, %s, %s",
 		 path, (unsigned long long)w->ring, (unsigned long long)w->gen,
-		 (unsigned long long)w->trim, w->flush ? "flushing after writes" : "write-through device");
+		 (unsigned long long)w->trim, w->flush ? "flushing after writes" : "write-through device",
+		 w->ur ? "writing with io_uring" : "writing with pwrite");
 	return w;
 fail:
 	if (fd != -1)
@@ -1150,7 +1258,374 @@ static void commit_submit(struct wal *w, struct commit *c)
 	commit_done(w, c, rc);
 }
 
-/* Submit every sealed commit, in order; after a failure, fail them unwritten. */
+/* ---- the io_uring path ---- */
+
+/*
+ * The rings, mapped from the kernel (io_uring_setup(2)).  The submission
+ * side: we fill sqes[tail & sq_mask] and publish by moving *sq_tail; the
+ * kernel consumes up to *sq_head.  sq_array maps ring slots to sqes and is
+ * set to the identity once.  The completion side: the kernel fills cqes and
+ * moves *cq_tail; we consume and move *cq_head.  Tails and heads the other
+ * side writes are read with acquire, ours published with release, so an
+ * entry's contents are visible before the index that hands it over.
+ */
+struct uring {
+	int fd, efd;
+	void *sq_map, *cq_map;		/* cq_map == sq_map with IORING_FEAT_SINGLE_MMAP */
+	size_t sq_map_len, cq_map_len;
+	struct io_uring_sqe *sqes;
+	size_t sqes_len;
+	unsigned *sq_head, *sq_tail, *sq_array, sq_mask, sq_entries;
+	unsigned *cq_head, *cq_tail, cq_mask;
+	struct io_uring_cqe *cqes;
+	unsigned inflight;		/* commits submitted, not all requests completed */
+};
+
+/* No libc wrappers for these (musl has none); the kernel ABI directly. */
+static int uring_setup(unsigned entries, struct io_uring_params *p)
+{
+	return (int)syscall(SYS_io_uring_setup, entries, p);
+}
+
+static int uring_enter(int fd, unsigned submit, unsigned min_complete, unsigned flags)
+{
+	return (int)syscall(SYS_io_uring_enter, fd, submit, min_complete, flags, NULL, 0);
+}
+
+static int uring_register(int fd, unsigned op, void *arg, unsigned n)
+{
+	return (int)syscall(SYS_io_uring_register, fd, op, arg, n);
+}
+
+static void uring_free(struct uring *u)
+{
+	if (!u)
+		return;
+	if (u->sqes)
+		munmap(u->sqes, u->sqes_len);
+	if (u->cq_map && u->cq_map != u->sq_map)
+		munmap(u->cq_map, u->cq_map_len);
+	if (u->sq_map)
+		munmap(u->sq_map, u->sq_map_len);
+	if (u->efd != -1)
+		close(u->efd);
+	if (u->fd != -1)
+		close(u->fd);
+	free(u);
+}
+
+static void *map_ring(int fd, size_t len, off_t what)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, what);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+/* Whether the kernel knows the opcodes we queue (IORING_OP_WRITE is 5.6). */
+static int uring_probe(int fd)
+{
+	size_t size = sizeof(struct io_uring_probe) + 256 * sizeof(struct io_uring_probe_op);
+	struct io_uring_probe *pr = calloc(1, size);
+	int rc = 0;
+
+	if (!pr)
+		return SL_E_NOMEM;
+	if (uring_register(fd, IORING_REGISTER_PROBE, pr, 256) == -1) {
+		/* Before 5.6 there is no probe, and no IORING_OP_WRITE either. */
+		rc = errno == EINVAL ? -EOPNOTSUPP : -errno;
+	} else if (pr->last_op < IORING_OP_WRITE ||
+		   !(pr->ops[IORING_OP_WRITE].flags & IO_URING_OP_SUPPORTED) ||
+		   !(pr->ops[IORING_OP_FSYNC].flags & IO_URING_OP_SUPPORTED) ||
+		   !(pr->ops[IORING_OP_NOP].flags & IO_URING_OP_SUPPORTED)) {
+		rc = -EOPNOTSUPP;
+	}
+	free(pr);
+	return rc;
+}
+
+/*
+ * Set up a ring for w and watch its eventfd from the loop.  0, or a
+ * negative error with why filled (-ENOSYS: a kernel without io_uring;
+ * -EPERM: a seccomp filter or kernel.io_uring_disabled).
+ */
+static int uring_open(struct wal *w, char *why, size_t whylen)
+{
+	struct io_uring_params p;
+	struct uring *u = calloc(1, sizeof(*u));
+	unsigned i;
+	int rc;
+
+	if (!u) {
+		say(why, whylen, "out of memory");
+		return SL_E_NOMEM;
+	}
+	u->fd = u->efd = -1;
+	memset(&p, 0, sizeof(p));
+	u->fd = uring_setup(URING_ENTRIES, &p);
+	if (u->fd == -1) {
+		rc = -errno;
+		say(why, whylen, "io_uring_setup: %s", sl_strerror(rc));
+		goto fail;
+	}
+	u->sq_map_len = p.sq_off.array + p.sq_entries * sizeof(unsigned);
+	u->cq_map_len = p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe);
+	if (p.features & IORING_FEAT_SINGLE_MMAP) {
+		if (u->cq_map_len > u->sq_map_len)
+			u->sq_map_len = u->cq_map_len;
+		u->cq_map_len = u->sq_map_len;
+	}
+	u->sq_map = map_ring(u->fd, u->sq_map_len, IORING_OFF_SQ_RING);
+	if (u->sq_map)
+		u->cq_map = p.features & IORING_FEAT_SINGLE_MMAP ? u->sq_map :
+			map_ring(u->fd, u->cq_map_len, IORING_OFF_CQ_RING);
+	u->sqes_len = p.sq_entries * sizeof(struct io_uring_sqe);
+	if (u->cq_map)
+		u->sqes = map_ring(u->fd, u->sqes_len, IORING_OFF_SQES);
+	if (!u->sqes) {
+		rc = -errno;
+		say(why, whylen, "mapping the io_uring rings: %s", sl_strerror(rc));
+		goto fail;
+	}
+	u->sq_head = (unsigned *)((uint8_t *)u->sq_map + p.sq_off.head);
+	u->sq_tail = (unsigned *)((uint8_t *)u->sq_map + p.sq_off.tail);
+	u->sq_mask = *(unsigned *)((uint8_t *)u->sq_map + p.sq_off.ring_mask);
+	u->sq_array = (unsigned *)((uint8_t *)u->sq_map + p.sq_off.array);
+	u->sq_entries = p.sq_entries;
+	u->cq_head = (unsigned *)((uint8_t *)u->cq_map + p.cq_off.head);
+	u->cq_tail = (unsigned *)((uint8_t *)u->cq_map + p.cq_off.tail);
+	u->cq_mask = *(unsigned *)((uint8_t *)u->cq_map + p.cq_off.ring_mask);
+	u->cqes = (struct io_uring_cqe *)((uint8_t *)u->cq_map + p.cq_off.cqes);
+	SL_ASSERT(u->sq_entries >= URING_DEPTH * URING_REQS);
+	for (i = 0; i < p.sq_entries; i++)
+		u->sq_array[i] = i;
+	rc = uring_probe(u->fd);
+	if (rc) {
+		say(why, whylen, "io_uring lacks IORING_OP_WRITE or IORING_OP_FSYNC: %s",
+		    sl_strerror(rc));
+		goto fail;
+	}
+	u->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (u->efd == -1) {
+		rc = -errno;
+		say(why, whylen, "eventfd: %s", sl_strerror(rc));
+		goto fail;
+	}
+	if (uring_register(u->fd, IORING_REGISTER_EVENTFD, &u->efd, 1) == -1) {
+		rc = -errno;
+		say(why, whylen, "registering the io_uring eventfd: %s", sl_strerror(rc));
+		goto fail;
+	}
+	rc = loop_add(w->l, u->efd, LOOP_READ, uring_completions, w);
+	if (rc) {
+		say(why, whylen, "watching the io_uring eventfd: %s", sl_strerror(rc));
+		goto fail;
+	}
+	w->ur = u;
+	return 0;
+fail:
+	uring_free(u);
+	return rc;
+}
+
+static void uring_close(struct wal *w)
+{
+	if (!w->ur)
+		return;
+	loop_del(w->l, w->ur->efd);
+	uring_free(w->ur);
+	w->ur = NULL;
+}
+
+/* One request of c completed with res: note how it ended; finish c after its last. */
+static void uring_request_done(struct wal *w, struct commit *c, int i, int res)
+{
+	int err = 0;
+
+	SL_ASSERT(i < c->nreq && c->ndone < c->nreq);
+	if (c->rerr[i] == 0) {
+		if (res < 0)
+			err = res;
+		else if (c->rlen[i] && (size_t)res != c->rlen[i])
+			err = -EIO;
+		c->rerr[i] = err;
+		if (err && err != -ECANCELED) {
+			if (c->rlen[i])
+				log_error("wal", "%s: write of %zu bytes at position %llu failed: %s", w->path,
+					  c->rlen[i], (unsigned long long)c->rpos[i],
+					  res < 0 ? sl_strerror(err) : "short write");
+			else
+				log_error("wal", "%s: flush after the commit at position %llu failed: %s",
+					  w->path, (unsigned long long)c->start, sl_strerror(err));
+		}
+	}
+	if (++c->ndone < c->nreq)
+		return;
+	w->ur->inflight--;
+	/* The first failure in chain order: a cancelled flush is the write's fault. */
+	for (i = 0, err = 0; i < c->nreq && !err; i++)
+		err = c->rerr[i];
+	commit_done(w, c, err);
+}
+
+/* Consume every completion the kernel has posted. */
+static void uring_reap(struct wal *w)
+{
+	struct uring *u = w->ur;
+	unsigned head = *u->cq_head;	/* only we move it */
+	unsigned tail;
+
+	while (head != (tail = __atomic_load_n(u->cq_tail, __ATOMIC_ACQUIRE))) {
+		for (; head != tail; head++) {
+			struct io_uring_cqe *cqe = &u->cqes[head & u->cq_mask];
+			struct commit *c = (struct commit *)(uintptr_t)(cqe->user_data & ~(uint64_t)3);
+			int i = (int)(cqe->user_data & 3), res = cqe->res;
+
+			/* Hand the slot back before callbacks run. */
+			__atomic_store_n(u->cq_head, head + 1, __ATOMIC_RELEASE);
+			uring_request_done(w, c, i, res);
+		}
+	}
+}
+
+/* Fill the next free submission slot (off slots past tail) for request i of c. */
+static struct io_uring_sqe *sqe_at(struct uring *u, unsigned tail, struct commit *c, int i)
+{
+	struct io_uring_sqe *sqe = &u->sqes[(tail + (unsigned)i) & u->sq_mask];
+
+	memset(sqe, 0, sizeof(*sqe));
+	sqe->user_data = (uint64_t)(uintptr_t)c | (uint64_t)i;
+	return sqe;
+}
+
+/*
+ * Queue c's chain (see the top of the file) and hand it to the kernel.
+ * Fault hooks may turn a request into a failing no-op, which ends the chain.
+ */
+static void uring_submit(struct wal *w, struct commit *c)
+{
+	struct uring *u = w->ur;
+	unsigned tail = *u->sq_tail;	/* only we move it */
+	const uint8_t *p = c->buf;
+	uint64_t pos = c->start;
+	size_t n = c->used;
+	unsigned left;
+	int i, rc = 0;
+
+	/* user_data keeps the request index in the pointer's low bits. */
+	SL_ASSERT(((uintptr_t)c & 3) == 0);
+	SL_ASSERT(tail - __atomic_load_n(u->sq_head, __ATOMIC_ACQUIRE) + URING_REQS <= u->sq_entries);
+	c->state = C_SUBMITTED;
+	c->nreq = c->ndone = 0;
+	while (n && !rc) {
+		uint64_t off = pos % w->ring;
+		size_t k = n > w->ring - off ? (size_t)(w->ring - off) : n;
+		struct io_uring_sqe *sqe = sqe_at(u, tail, c, c->nreq);
+
+		if (wal_uring_faults.write)
+			rc = wal_uring_faults.write(w->fd, p, k, (off_t)(WAL_RING_START + off));
+		if (rc) {
+			sqe->opcode = IORING_OP_NOP;
+		} else {
+			sqe->opcode = IORING_OP_WRITE;
+			sqe->fd = w->fd;
+			sqe->addr = (uint64_t)(uintptr_t)p;
+			sqe->len = (uint32_t)k;
+			sqe->off = WAL_RING_START + off;
+		}
+		c->rlen[c->nreq] = k;
+		c->rpos[c->nreq] = pos;
+		c->rerr[c->nreq] = rc;
+		c->nreq++;
+		p += k;
+		n -= k;
+		pos += k;
+	}
+	if (!rc && w->flush) {
+		struct io_uring_sqe *sqe = sqe_at(u, tail, c, c->nreq);
+
+		if (wal_uring_faults.flush)
+			rc = wal_uring_faults.flush(w->fd);
+		if (rc) {
+			sqe->opcode = IORING_OP_NOP;
+		} else {
+			sqe->opcode = IORING_OP_FSYNC;
+			sqe->fd = w->fd;
+			sqe->fsync_flags = IORING_FSYNC_DATASYNC;
+		}
+		c->rlen[c->nreq] = 0;
+		c->rpos[c->nreq] = c->start;
+		c->rerr[c->nreq] = rc;
+		c->nreq++;
+	}
+	for (i = 0; i + 1 < c->nreq; i++)
+		u->sqes[(tail + (unsigned)i) & u->sq_mask].flags |= IOSQE_IO_LINK;
+	__atomic_store_n(u->sq_tail, tail + (unsigned)c->nreq, __ATOMIC_RELEASE);
+	u->inflight++;
+	left = (unsigned)c->nreq;
+	while (left) {
+		int got = uring_enter(u->fd, left, 0, 0);
+
+		if (got == -1 && errno == EINTR)
+			continue;
+		if (got == -1) {
+			rc = -errno;
+			break;
+		}
+		if (got == 0) {
+			/* Nothing taken and no error: a ring in a state we do not know. */
+			rc = -EIO;
+			break;
+		}
+		left -= (unsigned)got;
+	}
+	if (left) {
+		/*
+		 * The kernel took none of the last `left` requests (it takes a
+		 * prefix or returns an error): take them back and fail them here.
+		 */
+		log_error("wal", "%s: io_uring_enter for the commit at position %llu failed: %s",
+			  w->path, (unsigned long long)c->start, sl_strerror(rc));
+		__atomic_store_n(u->sq_tail, tail + (unsigned)c->nreq - left, __ATOMIC_RELEASE);
+		for (i = c->nreq - (int)left; i < c->nreq; i++)
+			uring_request_done(w, c, i, rc);
+	}
+}
+
+/* The loop saw the eventfd: complete what finished, send what waited for room. */
+static void uring_completions(struct loop *l, int fd, unsigned events, void *arg)
+{
+	struct wal *w = arg;
+	uint64_t count;
+
+	/* The count is only a wake-up; the completion ring says what finished. */
+	if (read(fd, &count, sizeof(count)) == -1 && errno != EAGAIN && errno != EINTR)
+		log_warn("wal", "%s: reading the io_uring eventfd: %s", w->path, sl_strerror(-errno));
+	uring_reap(w);
+	commits_submit(w);
+}
+
+/*
+ * Wait until nothing is in flight (wal_close): the kernel may still be
+ * reading commit buffers and using the descriptor until then.
+ */
+static void uring_drain(struct wal *w)
+{
+	while (w->ur->inflight) {
+		if (uring_enter(w->ur->fd, 0, 1, IORING_ENTER_GETEVENTS) == -1 &&
+		    errno != EINTR && errno != EAGAIN && errno != EBUSY) {
+			log_error("wal", "%s: waiting for io_uring completions: %s", w->path,
+				  sl_strerror(-errno));
+			SL_ASSERT(!"io_uring_enter failed with writes in flight");
+		}
+		uring_reap(w);
+		commits_submit(w);
+	}
+}
+
+/*
+ * Submit every sealed commit, in order, as far as the io_uring path has
+ * room; after a failure, fail them unwritten.
+ */
 static void commits_submit(struct wal *w)
 {
 	struct commit *c;
@@ -1163,6 +1638,10 @@ static void commits_submit(struct wal *w)
 		if (w->failed) {
 			c->state = C_SUBMITTED;
 			commit_done(w, c, w->failed);
+		} else if (w->ur) {
+			if (w->ur->inflight >= URING_DEPTH)
+				break;
+			uring_submit(w, c);
 		} else {
 			commit_submit(w, c);
 		}
@@ -1313,6 +1792,8 @@ void wal_space_cancel(struct wal *w, struct wal_space_waiter *sw)
 
 void wal_stats(const struct wal *w, struct wal_stats *st)
 {
+	const struct commit *c;
+
 	memset(st, 0, sizeof(*st));
 	st->capacity = w->ring;
 	st->trim = w->trim;
@@ -1321,7 +1802,9 @@ void wal_stats(const struct wal *w, struct wal_stats *st)
 	st->commits = w->commits;
 	st->bytes_written = w->bytes_written;
 	st->volatile_cache = w->flush;
-	st->uring = 0;
+	st->uring = w->ur != NULL;
+	for (c = w->q_head; c; c = c->next)
+		st->inflight++;
 }
 
 void wal_close(struct wal *w)
@@ -1342,6 +1825,10 @@ void wal_close(struct wal *w)
 		commits_submit(w);
 	}
 	w->state = W_CLOSING;
+	if (w->ur) {
+		uring_drain(w);
+		uring_close(w);
+	}
 	SL_ASSERT(!w->q_head);
 	while ((sw = w->waiters)) {
 		w->waiters = sw->next;

@@ -60,6 +60,35 @@ extern struct wal_sys wal_sys;
 /* Restore the real syscalls. */
 void wal_sys_reset(void);
 
+/*
+ * The write path of WALs opened from now on (sluice.wal.io):
+ *   "auto"    io_uring when the kernel allows it, else pwrite (the
+ *             configuration's default)
+ *   "uring"   io_uring; wal_open() fails when it is unavailable
+ *   "pwrite"  pwrite and fdatasync from the end-of-turn task (what WALs use
+ *             until this is called: on it a commit's callbacks run within
+ *             the turn that appended, and faults come in through wal_sys)
+ * Returns 0, or SL_E_INVALID for another string (the setting is unchanged).
+ */
+int wal_set_io(const char *mode);
+
+/*
+ * Fault injection for the io_uring path, where wal_sys.pwrite and
+ * wal_sys.fdatasync are not called for commits (superblocks still use them).
+ * Tests only: NULL in production.  Each hook is called as a write or flush
+ * of a commit is queued, with what pwrite or fdatasync would get; 0 lets it
+ * go to the kernel, a negative errno makes it complete with that error
+ * instead, unperformed (queued as a no-op, so completion, ordering and
+ * in-flight accounting are those of a real failure).  The commit's later
+ * writes and flush are then not queued.  A hook may write to fd itself, to
+ * leave a torn write behind.
+ */
+struct wal_uring_faults {
+	int (*write)(int fd, const void *buf, size_t n, off_t off);
+	int (*flush)(int fd);
+};
+extern struct wal_uring_faults wal_uring_faults;
+
 /* Who a device belongs to; a device formatted for another is refused. */
 struct wal_ident {
 	char cluster[64];	/* NUL-terminated cluster id */
@@ -164,6 +193,7 @@ struct wal_stats {
 	uint64_t commits, bytes_written;
 	int volatile_cache;		/* flushes after writes */
 	int uring;			/* io_uring in use */
+	uint32_t inflight;		/* commits sealed, callbacks not yet run */
 };
 void wal_stats(const struct wal *w, struct wal_stats *st);
 

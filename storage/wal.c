@@ -143,6 +143,7 @@
 #define LOCK_POLL_MS 10
 /* A recycled commit keeps its buffer up to this size. */
 #define SPARE_MAX ((size_t)16 << 20)
+#define SPARE_COUNT 6
 /*
  * io_uring: commits in flight at once, and the ring's size.  A commit takes
  * at most 3 requests (two writes and a flush), so the submission ring never
@@ -191,7 +192,8 @@ struct wal {
 	int in_cb;			/* running callbacks: wal_close is not allowed */
 	struct commit *open;		/* starts at sealed; NULL if none */
 	struct commit *q_head, *q_tail;	/* sealed commits not yet completed */
-	struct commit *spare;		/* one recycled commit, buffer kept */
+	struct commit *spare;		/* recycled commits, buffers kept, linked by next */
+	int nspare;
 	struct loop_task turn;		/* seals and writes at the end of the turn */
 	struct loop_task space;		/* runs space waiters after a trim */
 	struct wal_space_waiter *waiters;	/* FIFO */
@@ -1068,7 +1070,8 @@ static struct commit *commit_new(struct wal *w)
 	struct commit *c = w->spare;
 
 	if (c) {
-		w->spare = NULL;
+		w->spare = c->next;
+		w->nspare--;
 	} else {
 		c = calloc(1, sizeof(*c));
 		if (!c)
@@ -1094,10 +1097,17 @@ static void commit_free(struct commit *c)
 
 static void commit_recycle(struct wal *w, struct commit *c)
 {
-	if (!w->spare && c->cap <= SPARE_MAX && w->state != W_CLOSING)
+	/*
+	 * Keep one buffer per commit that can be in flight, plus the open one:
+	 * a fresh multi-megabyte buffer costs a page fault per page it touches.
+	 */
+	if (w->nspare < SPARE_COUNT && c->cap <= SPARE_MAX && w->state != W_CLOSING) {
+		c->next = w->spare;
 		w->spare = c;
-	else
+		w->nspare++;
+	} else {
 		commit_free(c);
+	}
 }
 
 /* Room for n bytes in c's buffer. */
@@ -1836,7 +1846,12 @@ void wal_close(struct wal *w)
 		sw->armed = 0;
 	}
 	commit_free(w->open);
-	commit_free(w->spare);
+	while (w->spare) {
+		struct commit *c = w->spare;
+		w->spare = c->next;
+		commit_free(c);
+	}
+	w->nspare = 0;
 	if (wal_sys.close(w->fd) == -1)
 		log_warn("wal", "%s: close failed: %s", w->path, sl_strerror(-errno));
 	free(w->sbuf);

@@ -25,3 +25,58 @@ def note(text):
 
 def status():
     return 1 if failures else 0
+
+
+def case(name, fn, *args):
+    """Run one case: fn returns None to pass, a reason to fail, or
+    ("", detail) to pass with a detail.  An exception fails the case with its
+    message.  Returns whether the case passed."""
+    import sys
+    import traceback
+    try:
+        why = fn(*args)
+    except Exception as e:  # noqa: BLE001 - any error fails the case
+        traceback.print_exc(file=sys.stderr)
+        why = "%s: %s" % (type(e).__name__, e)
+    if isinstance(why, tuple):
+        ok("%s (%s)" % (name, why[1]))
+    elif why:
+        fail(name, why)
+    else:
+        ok(name)
+    return not why or isinstance(why, tuple)
+
+
+def watchdog(name, seconds, before_exit=None):
+    """End the test with "FAIL <name>_watchdog" if it runs past seconds."""
+    import os
+    import signal
+
+    def expired(signum, frame):
+        print("FAIL %s_watchdog: still running after %d s" % (name, seconds), flush=True)
+        if before_exit:
+            before_exit()
+        os._exit(1)
+    signal.signal(signal.SIGALRM, expired)
+    signal.alarm(seconds)
+
+
+def rdkafka_logger(name, level=None):
+    """A logger for a librdkafka client ("logger" in its config) whose
+    lines are collected in handler.lines for the test to inspect."""
+    import logging
+
+    class Lines(logging.Handler):
+        def __init__(self):
+            super().__init__()
+            self.lines = []
+
+        def emit(self, rec):
+            self.lines.append(rec.getMessage())
+
+    handler = Lines()
+    logger = logging.getLogger(name)
+    logger.handlers = [handler]
+    logger.setLevel(logging.DEBUG if level is None else level)
+    logger.propagate = False
+    return logger, handler

@@ -25,18 +25,15 @@ aborts ("none_dealloc").  So every Message is kept alive in KEEP, and the
 program ends with os._exit() instead of running the interpreter's teardown.
 """
 
-import logging
 import os
-import signal
 import sys
 import time
-import traceback
 
 from confluent_kafka import (Consumer, KafkaError, KafkaException, Producer,
                              TopicPartition, TIMESTAMP_CREATE_TIME)
 from confluent_kafka.admin import AdminClient, NewTopic
 import report
-from report import fail, ok
+from report import case, fail, rdkafka_logger
 
 BOOTSTRAP = os.environ.get("BOOTSTRAP")
 WATCHDOG_S = 110
@@ -44,26 +41,6 @@ RUN_ID = "%d-%d" % (os.getpid(), int(time.time()))
 CODECS = ["none", "gzip", "snappy", "lz4", "zstd"]
 N = 1000
 KEEP = []  # every Message object, never freed (see above)
-
-
-
-
-def case(name, fn, *args):
-    """Run one case; an exception is a failure with its message."""
-    try:
-        why = fn(*args)
-    except Exception as e:  # noqa: BLE001 - any error fails the case
-        traceback.print_exc(file=sys.stderr)
-        why = "%s: %s" % (type(e).__name__, e)
-    if why:
-        fail(name, why)
-    else:
-        ok(name)
-
-
-def on_watchdog(signum, frame):
-    print("FAIL confluent_watchdog: still running after %d s" % WATCHDOG_S, flush=True)
-    os._exit(1)
 
 
 def record(i, base_ts):
@@ -87,26 +64,6 @@ def record(i, base_ts):
         headers = [("h", b"first"), ("h", b"second"), ("null", None),
                    ("bin", bytes([i % 256, 0, 255]))]
     return key, value, headers, base_ts + i
-
-
-class LogLines(logging.Handler):
-    """Collects librdkafka's log lines (debug=msg shows each produced batch)."""
-
-    def __init__(self):
-        super().__init__()
-        self.lines = []
-
-    def emit(self, rec):
-        self.lines.append(rec.getMessage())
-
-
-def rdkafka_logger(name):
-    handler = LogLines()
-    logger = logging.getLogger(name)
-    logger.handlers = [handler]
-    logger.setLevel(logging.DEBUG)
-    logger.propagate = False
-    return logger, handler
 
 
 def check_compressed(lines, codec):
@@ -355,8 +312,7 @@ def main():
         print("BOOTSTRAP is not set; run through tests/integration/with-broker.sh",
               file=sys.stderr)
         return 2
-    signal.signal(signal.SIGALRM, on_watchdog)
-    signal.alarm(WATCHDOG_S)
+    report.watchdog("confluent", WATCHDOG_S)
     for codec in CODECS:
         case("confluent_roundtrip_" + codec, roundtrip, codec)
     case("confluent_admin_create_3_partitions", admin_create)

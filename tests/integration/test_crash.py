@@ -53,7 +53,7 @@ import traceback
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 import report
-from report import fail, note, ok
+from report import case, fail, note, ok, rdkafka_logger
 
 PORT = os.environ.get("PORT")
 BIN = os.environ.get("SLUICE_BIN")
@@ -76,26 +76,6 @@ KEEP = []      # every Message object, never freed (see above)
 BROKERS = []   # every broker process started here
 
 
-
-
-
-def case(name, fn, *args):
-    """Run one case; an exception is a failure with its message.  fn returns
-    None or a failure reason, or ("", detail) to pass with a detail."""
-    try:
-        why = fn(*args)
-    except Exception as e:  # noqa: BLE001 - any error fails the case
-        traceback.print_exc(file=sys.stderr)
-        why = "%s: %s" % (type(e).__name__, e)
-    if isinstance(why, tuple):
-        ok("%s (%s)" % (name, why[1]))
-    elif why:
-        fail(name, why)
-    else:
-        ok(name)
-    return not why or isinstance(why, tuple)
-
-
 def kill_all():
     for proc in BROKERS:
         if proc.poll() is None:
@@ -104,12 +84,6 @@ def kill_all():
                 proc.wait(5)
             except Exception:  # noqa: BLE001 - best effort on the way out
                 pass
-
-
-def on_watchdog(signum, frame):
-    print("FAIL crash_watchdog: still running after %d s" % WATCHDOG_S, flush=True)
-    kill_all()
-    os._exit(1)
 
 
 def on_term(signum, frame):
@@ -283,30 +257,12 @@ def intact(m, n):
     return "; ".join(parts)
 
 
-class LogLines(logging.Handler):
-    def __init__(self):
-        super().__init__()
-        self.lines = []
-
-    def emit(self, rec):
-        self.lines.append(rec.getMessage())
-
-
-def rdkafka_logger(name):
-    handler = LogLines()
-    logger = logging.getLogger(name)
-    logger.handlers = [handler]
-    logger.setLevel(logging.INFO)
-    logger.propagate = False
-    return logger, handler
-
-
 def bootstrap():
     return "127.0.0.1:%s" % PORT
 
 
 def admin():
-    logger, _ = rdkafka_logger("rdkafka-admin-%d" % time.monotonic_ns())
+    logger, _ = rdkafka_logger("rdkafka-admin-%d" % time.monotonic_ns(), logging.INFO)
     return AdminClient({"bootstrap.servers": bootstrap(), "socket.timeout.ms": 10000,
                         "logger": logger})
 
@@ -336,7 +292,7 @@ class Load:
 
     def __init__(self, topic):
         self.topic = topic
-        self.logger, self.log = rdkafka_logger("rdkafka-producer")
+        self.logger, self.log = rdkafka_logger("rdkafka-producer", logging.INFO)
         self.p = Producer({
             "bootstrap.servers": bootstrap(),
             "acks": "all",
@@ -655,10 +611,9 @@ def main():
         print("PORT, SLUICE_BIN, SLUICE_DATA, SLUICE_PROPS and SLUICE_LOG must be set; "
               "run through tests/integration/with-broker.sh", file=sys.stderr)
         return 2
-    signal.signal(signal.SIGALRM, on_watchdog)
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGHUP, on_term)
-    signal.alarm(WATCHDOG_S)
+    report.watchdog("crash", WATCHDOG_S, kill_all)
     started = time.monotonic()
     note("seed %d (CRASH_SEED=%d reproduces the schedule), %d records/s" % (SEED, SEED, RATE))
     rng = random.Random(SEED)

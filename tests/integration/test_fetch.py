@@ -68,7 +68,6 @@ os._exit() instead of running the interpreter's teardown.
 """
 
 import os
-import signal
 import socket
 import struct
 import sys
@@ -79,7 +78,7 @@ import traceback
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 import report
-from report import fail, note, ok
+from report import case, fail, note
 
 BOOTSTRAP = os.environ.get("BOOTSTRAP", "")
 WATCHDOG_S = 55
@@ -90,27 +89,6 @@ KEEP = []  # every Message object, never freed (see above)
 FETCH, LIST_OFFSETS, METADATA, PRODUCE = 1, 2, 3, 0
 NONE, OFFSET_OUT_OF_RANGE, CORRUPT_MESSAGE, UNKNOWN_TOPIC_OR_PARTITION = 0, 1, 2, 3
 MESSAGE_TOO_LARGE, INVALID_REQUIRED_ACKS, FETCH_SESSION_ID_NOT_FOUND = 10, 21, 70
-
-
-
-
-
-def case(name, fn, *args):
-    """Run one case; an exception is a failure with its message."""
-    try:
-        why = fn(*args)
-    except Exception as e:  # noqa: BLE001 - any error fails the case
-        traceback.print_exc(file=sys.stderr)
-        why = "%s: %s" % (type(e).__name__, e)
-    if why:
-        fail(name, why)
-    else:
-        ok(name)
-
-
-def on_watchdog(signum, frame):
-    print("FAIL fetch_watchdog: still running after %d s" % WATCHDOG_S, flush=True)
-    os._exit(1)
 
 
 # ---------------------------------------------------------------- CRC-32C
@@ -929,8 +907,7 @@ def main():
         print("BOOTSTRAP is not set; run through tests/integration/with-broker.sh",
               file=sys.stderr)
         return 2
-    signal.signal(signal.SIGALRM, on_watchdog)
-    signal.alarm(WATCHDOG_S)
+    report.watchdog("fetch", WATCHDOG_S)
 
     if crc32c(b"123456789") != 0xE3069283:
         fail("fetch_crc32c_selftest", "crc32c('123456789') = %08x" % crc32c(b"123456789"))

@@ -22,16 +22,14 @@ Every wait is bounded, and a watchdog ends the run after WATCHDOG_S.
 
 import importlib
 import os
-import signal
 import sys
 import time
-import traceback
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 import report
-from report import fail, ok
+from report import case
 
 BOOTSTRAP = os.environ.get("BOOTSTRAP")
 WATCHDOG_S = 110
@@ -39,25 +37,6 @@ RUN_ID = "%d-%d" % (os.getpid(), int(time.time()))
 N = 1000
 CODEC_MODULES = {"none": None, "gzip": None, "snappy": "snappy", "lz4": "lz4.frame",
                  "zstd": "zstandard"}
-
-
-
-
-def case(name, fn, *args):
-    try:
-        why = fn(*args)
-    except Exception as e:  # noqa: BLE001 - any error fails the case
-        traceback.print_exc(file=sys.stderr)
-        why = "%s: %s" % (type(e).__name__, e)
-    if why:
-        fail(name, why)
-    else:
-        ok(name)
-
-
-def on_watchdog(signum, frame):
-    print("FAIL kafka_python_watchdog: still running after %d s" % WATCHDOG_S, flush=True)
-    os._exit(1)
 
 
 def common():
@@ -206,8 +185,7 @@ def main():
         print("BOOTSTRAP is not set; run through tests/integration/with-broker.sh",
               file=sys.stderr)
         return 2
-    signal.signal(signal.SIGALRM, on_watchdog)
-    signal.alarm(WATCHDOG_S)
+    report.watchdog("kafka_python", WATCHDOG_S)
     case("kafka_python_api_version", api_version)
     for codec, module in CODEC_MODULES.items():
         if module is not None:

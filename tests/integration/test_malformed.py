@@ -35,7 +35,6 @@ Prints "ok NAME" or "FAIL NAME: reason" per case; exits 1 on any failure.
 
 import os
 import re
-import signal
 import socket
 import struct
 import sys
@@ -53,13 +52,6 @@ WARNING = re.compile(r"\b(WARN|WARNING|ERROR)\b")
 # ApiVersions v0, correlation id 1, null client id:
 # size 10 | api_key 18 | api_version 0 | correlation_id 1 | client_id -1
 APIVERSIONS_V0 = bytes.fromhex("0000000a" "0012" "0000" "00000001" "ffff")
-
-
-
-
-def on_watchdog(signum, frame):
-    print("FAIL malformed_watchdog: still running after %d s" % WATCHDOG_S, flush=True)
-    os._exit(1)
 
 
 def frame(body):
@@ -267,8 +259,7 @@ def main():
         print("BOOTSTRAP is not set; run through tests/integration/with-broker.sh",
               file=sys.stderr)
         return 2
-    signal.signal(signal.SIGALRM, on_watchdog)
-    signal.alarm(WATCHDOG_S)
+    report.watchdog("malformed", WATCHDOG_S)
 
     apiv0 = APIVERSIONS_V0[4:]  # the 10-byte request without its size
     run_case("malformed_negative_size", sender(struct.pack(">i", -1) + apiv0))

@@ -65,11 +65,10 @@ struct kc_bytes { const uint8_t *p; int32_t len; };
  * assembled from stored batches, a list of spans (iov, iovn) whose lengths sum
  * to len.  The encoder copies the spans; it never keeps them.
  */
-struct kc_span { const uint8_t *p; size_t len; };
 struct kc_records {
 	const uint8_t *p;
 	int32_t len;
-	const struct kc_span *iov;
+	const struct span *iov;
 	int32_t iovn;
 };
 

@@ -108,10 +108,9 @@ static size_t walk(struct kreq *kr, struct fetch_resp *resp, int *errors)
 				pd->last_stable_offset = stream_hw(s);
 				pd->log_start_offset = stream_start(s);
 				pd->aborted_transactions_n = kr->ver >= 4 ? -1 : 0;
-				/* struct span and struct kc_span share a layout: pointer, length. */
 				pd->records.p = NULL;
 				pd->records.len = (int32_t)bytes;
-				pd->records.iov = (const struct kc_span *)sp;
+				pd->records.iov = sp;
 				pd->records.iovn = n;
 			}
 		}

@@ -24,6 +24,12 @@
 #include <stdint.h>
 #include "err.h"
 
+/* A borrowed run of bytes: what storage lends and the codec writes out. */
+struct span {
+	const uint8_t *p;
+	size_t len;
+};
+
 struct sl_rd {
 	const uint8_t *p;	/* borrowed; valid as long as the caller says */
 	size_t len;

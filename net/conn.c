@@ -98,10 +98,6 @@ const char *conn_peer(const struct conn *c)
 	return c->peer;
 }
 
-int conn_closing(const struct conn *c)
-{
-	return c->closing;
-}
 
 static void update_events(struct conn *c)
 {

@@ -85,7 +85,5 @@ void conn_req_drop(struct conn_req *req);
 void conn_close(struct conn *c, const char *why);
 /* "127.0.0.1:53412" for logs; valid as long as the connection. */
 const char *conn_peer(const struct conn *c);
-/* True once the connection is closing: replies will be discarded. */
-int conn_closing(const struct conn *c);
 
 #endif

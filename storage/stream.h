@@ -37,6 +37,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "../kernel/buf.h"
 #include "../kernel/err.h"
 #include "../kernel/loop.h"
 #include "wal.h"
@@ -73,8 +74,6 @@ struct stream_waiter {
 	struct stream_waiter *prev, *next;	/* owned by the stream while armed */
 	struct stream *s;
 };
-
-struct span { const uint8_t *p; size_t len; };
 
 struct store *store_new(struct loop *l);
 /* Make appends durable through w (owned by the caller, outliving the store). */

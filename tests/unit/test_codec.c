@@ -555,7 +555,7 @@ static void test_fetch(void)
 	struct fetch_resp rs;
 	struct fetch_resp_fetchable_topic_response tr;
 	struct fetch_resp_partition_data pd;
-	struct kc_span iov[2] = { { (const uint8_t *)"abc", 3 }, { (const uint8_t *)"def", 3 } };
+	struct span iov[2] = { { (const uint8_t *)"abc", 3 }, { (const uint8_t *)"def", 3 } };
 	static const uint8_t v4[] = {
 		0xff, 0xff, 0xff, 0xff,			/* replica_id -1 */
 		0x00, 0x00, 0x01, 0xf4,			/* max_wait_ms 500 */

@@ -26,7 +26,6 @@ struct pending {
 };
 
 static int nreq;		/* requests seen by the upper layer */
-static int max_seen_inflight;
 static int hold;		/* keep requests unanswered until the test says */
 static struct pending *held[16];
 static int nheld;
@@ -70,8 +69,6 @@ static void on_request(struct conn_req *req, void *arg)
 		loop_timer_set(L, &p->t, (uint64_t)(3 - nreq % 3) * 5);
 	nreq++;
 	live++;
-	if (live > max_seen_inflight)
-		max_seen_inflight = live;
 }
 
 static void stop_loop(struct loop *l, void *arg)

@@ -55,7 +55,7 @@ static size_t walk(struct kreq *kr, struct fetch_resp *resp, int *errors)
 	struct fetch_req *rq = kr->body;
 	size_t total = 0, budget = rq->max_bytes > 0 ? (size_t)rq->max_bytes : 0;
 	int got_data = 0;
-	struct span spans[64];
+	struct span spans[MAX_SPANS];	/* 16 KiB: read here, kept in the arena only as needed */
 
 	*errors = 0;
 	for (int32_t i = 0; i < rq->topics_n; i++) {
@@ -87,18 +87,17 @@ static size_t walk(struct kreq *kr, struct fetch_resp *resp, int *errors)
 			size_t limit = fp->partition_max_bytes > 0 ? (size_t)fp->partition_max_bytes : 0;
 			if (limit > left)
 				limit = left;
-			struct span *sp = spans;
-			int maxspans = 64;
-			if (pd) {
-				sp = arena_calloc(&kr->a, MAX_SPANS, sizeof(*sp));
-				maxspans = MAX_SPANS;
-				if (!sp)
-					return (size_t)-1;
-			}
 			size_t bytes = 0;
-			int n = stream_read(s, fp->fetch_offset, limit, !got_data, sp, maxspans, &bytes);
+			int n = stream_read(s, fp->fetch_offset, limit, !got_data, spans, MAX_SPANS, &bytes);
 			if (n < 0)
 				n = 0;
+			struct span *sp = NULL;
+			if (pd && n > 0) {
+				sp = arena_calloc(&kr->a, (size_t)n, sizeof(*sp));
+				if (!sp)
+					return (size_t)-1;
+				memcpy(sp, spans, (size_t)n * sizeof(*sp));
+			}
 			if (n > 0)
 				got_data = 1;
 			total += bytes;

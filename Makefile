@@ -71,6 +71,10 @@ $(B)/bench/walbench: bench/walbench.c $(LIBOBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDSTATIC) -o $@ $< $(LIBOBJ) $(LIBZSTD)
 
+$(B)/bench/crcbench: bench/crcbench.c $(OBJ)/kernel/crc32c.o
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDSTATIC) -o $@ $^
+
 $(B)/fuzzobj/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
 	clang $(FUZZFLAGS) -c $< -o $@
@@ -103,7 +107,7 @@ run: deps
 	$(B)/sluice serve --config kernel/sluice.properties
 
 bench: deps
-	@$(MAKE) --no-print-directory $(B)/sluice $(B)/bench/walbench
+	@$(MAKE) --no-print-directory $(B)/sluice $(B)/bench/walbench $(B)/bench/crcbench
 	@sh bench/run.sh
 
 fuzz: deps

@@ -386,6 +386,9 @@ if [ "${rereads:-0}" != 0 ]; then
 		"the start $rereads time(s) to read $records records"
 fi
 echo "raw results: $out/results.txt"
+echo
+build/bench/crcbench 1048576 2000
+build/bench/crcbench 4096 200000
 if [ "$only" != kafka ]; then
 	echo
 	wal_bench

@@ -10,8 +10,9 @@
 # Our code gets -Wall -Wextra -Werror; dependencies are built apart by mk/deps.sh
 # into build/deps with their own flags.
 
-B       := build
-DEPS    := $(B)/deps
+# B may be overridden (make B=build/alt) to build apart; dependencies stay shared.
+B       ?= build
+DEPS    := build/deps
 SRCDIRS := kernel net storage kafka
 SRC     := $(wildcard $(addsuffix /*.c,$(SRCDIRS)))
 MAIN    := kernel/main.c
@@ -39,6 +40,8 @@ endif
 KINC    := -isystem $(DEPS)/kinclude
 CFLAGS  := $(CSTD) $(OPT) $(WARN) -I. -I$(DEPS)/include $(KINC)
 LIBZSTD := $(DEPS)/lib/libzstd.a
+# Linked into every binary: zstd for batches, BearSSL for TLS to S3.
+LIBS    := $(LIBZSTD) $(DEPS)/lib/libbearssl.a
 LIBOBJ  := $(patsubst %.c,$(OBJ)/%.o,$(LIBSRC))
 UNITSRC := $(wildcard tests/unit/test_*.c)
 UNITBIN := $(patsubst tests/unit/%.c,$(OBJ)/tests/%,$(UNITSRC))
@@ -60,16 +63,16 @@ $(OBJ)/%.o: %.c $(HDRS)
 	$(CC) $(CFLAGS) -c $< -o $@
 
 $(BIN): $(OBJ)/kernel/main.o $(LIBOBJ)
-	$(CC) $(CFLAGS) $(LDSTATIC) -o $@ $^ $(LIBZSTD)
+	$(CC) $(CFLAGS) $(LDSTATIC) -o $@ $^ $(LIBS)
 
 $(OBJ)/tests/%: tests/unit/%.c tests/unit/t.h $(LIBOBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDSTATIC) -o $@ $< $(LIBOBJ) $(LIBZSTD)
+	$(CC) $(CFLAGS) $(LDSTATIC) -o $@ $< $(LIBOBJ) $(LIBS)
 
 # The WAL benchmark (bench/run.sh runs it beside fio): the WAL and the loop, musl, static.
 $(B)/bench/walbench: bench/walbench.c $(LIBOBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDSTATIC) -o $@ $< $(LIBOBJ) $(LIBZSTD)
+	$(CC) $(CFLAGS) $(LDSTATIC) -o $@ $< $(LIBOBJ) $(LIBS)
 
 $(B)/bench/crcbench: bench/crcbench.c $(OBJ)/kernel/crc32c.o
 	@mkdir -p $(dir $@)
@@ -81,7 +84,7 @@ $(B)/fuzzobj/%.o: %.c $(HDRS)
 
 $(B)/fuzz/%: tests/fuzz/%.c $(FUZZOBJ)
 	@mkdir -p $(dir $@)
-	clang $(FUZZFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZOBJ) $(LIBZSTD)
+	clang $(FUZZFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZOBJ) $(LIBS)
 
 test-unit: $(UNITBIN)
 	@sh tests/run.sh unit $(UNITBIN)

@@ -23,6 +23,10 @@ static const char *const sl_err_names[] = {
 	"already exists",			/* SL_E_EXISTS */
 	"not found",				/* SL_E_NOTFOUND */
 	"checksum or magic mismatch",		/* SL_E_CORRUPT */
+	"timed out",				/* SL_E_TIMEOUT */
+	"protocol violation by the peer",	/* SL_E_PROTO */
+	"TLS failure",				/* SL_E_TLS */
+	"remote service error",			/* SL_E_REMOTE */
 };
 
 _Static_assert(sizeof(sl_err_names) / sizeof(sl_err_names[0]) ==

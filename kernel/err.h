@@ -25,6 +25,10 @@ enum sl_err {
 	SL_E_EXISTS,		/* the thing already exists */
 	SL_E_NOTFOUND,		/* the thing does not exist */
 	SL_E_CORRUPT,		/* a checksum or magic did not match */
+	SL_E_TIMEOUT,		/* a deadline passed before the work finished */
+	SL_E_PROTO,		/* the peer broke its protocol (bad HTTP, bad XML) */
+	SL_E_TLS,		/* TLS handshake or certificate verification failed */
+	SL_E_REMOTE,		/* a remote service answered with an error */
 	SL_E_END		/* one past the last code */
 };
 

@@ -129,6 +129,54 @@ KC_DESC(metadata_resp_metadata_response_topic)
 #define KC_CUR metadata_resp
 KC_DESC(metadata_resp)
 #undef KC_CUR
+#define KC_CUR offset_commit_req_offset_commit_request_partition
+KC_DESC(offset_commit_req_offset_commit_request_partition)
+#undef KC_CUR
+#define KC_CUR offset_commit_req_offset_commit_request_topic
+KC_DESC(offset_commit_req_offset_commit_request_topic)
+#undef KC_CUR
+#define KC_CUR offset_commit_req
+KC_DESC(offset_commit_req)
+#undef KC_CUR
+#define KC_CUR offset_commit_resp_offset_commit_response_partition
+KC_DESC(offset_commit_resp_offset_commit_response_partition)
+#undef KC_CUR
+#define KC_CUR offset_commit_resp_offset_commit_response_topic
+KC_DESC(offset_commit_resp_offset_commit_response_topic)
+#undef KC_CUR
+#define KC_CUR offset_commit_resp
+KC_DESC(offset_commit_resp)
+#undef KC_CUR
+#define KC_CUR offset_fetch_req_offset_fetch_request_topic
+KC_DESC(offset_fetch_req_offset_fetch_request_topic)
+#undef KC_CUR
+#define KC_CUR offset_fetch_req_offset_fetch_request_topics
+KC_DESC(offset_fetch_req_offset_fetch_request_topics)
+#undef KC_CUR
+#define KC_CUR offset_fetch_req_offset_fetch_request_group
+KC_DESC(offset_fetch_req_offset_fetch_request_group)
+#undef KC_CUR
+#define KC_CUR offset_fetch_req
+KC_DESC(offset_fetch_req)
+#undef KC_CUR
+#define KC_CUR offset_fetch_resp_offset_fetch_response_partition
+KC_DESC(offset_fetch_resp_offset_fetch_response_partition)
+#undef KC_CUR
+#define KC_CUR offset_fetch_resp_offset_fetch_response_topic
+KC_DESC(offset_fetch_resp_offset_fetch_response_topic)
+#undef KC_CUR
+#define KC_CUR offset_fetch_resp_offset_fetch_response_partitions
+KC_DESC(offset_fetch_resp_offset_fetch_response_partitions)
+#undef KC_CUR
+#define KC_CUR offset_fetch_resp_offset_fetch_response_topics
+KC_DESC(offset_fetch_resp_offset_fetch_response_topics)
+#undef KC_CUR
+#define KC_CUR offset_fetch_resp_offset_fetch_response_group
+KC_DESC(offset_fetch_resp_offset_fetch_response_group)
+#undef KC_CUR
+#define KC_CUR offset_fetch_resp
+KC_DESC(offset_fetch_resp)
+#undef KC_CUR
 #define KC_CUR find_coordinator_req
 KC_DESC(find_coordinator_req)
 #undef KC_CUR
@@ -137,6 +185,66 @@ KC_DESC(find_coordinator_resp_coordinator)
 #undef KC_CUR
 #define KC_CUR find_coordinator_resp
 KC_DESC(find_coordinator_resp)
+#undef KC_CUR
+#define KC_CUR join_group_req_join_group_request_protocol
+KC_DESC(join_group_req_join_group_request_protocol)
+#undef KC_CUR
+#define KC_CUR join_group_req
+KC_DESC(join_group_req)
+#undef KC_CUR
+#define KC_CUR join_group_resp_join_group_response_member
+KC_DESC(join_group_resp_join_group_response_member)
+#undef KC_CUR
+#define KC_CUR join_group_resp
+KC_DESC(join_group_resp)
+#undef KC_CUR
+#define KC_CUR heartbeat_req
+KC_DESC(heartbeat_req)
+#undef KC_CUR
+#define KC_CUR heartbeat_resp
+KC_DESC(heartbeat_resp)
+#undef KC_CUR
+#define KC_CUR leave_group_req_member_identity
+KC_DESC(leave_group_req_member_identity)
+#undef KC_CUR
+#define KC_CUR leave_group_req
+KC_DESC(leave_group_req)
+#undef KC_CUR
+#define KC_CUR leave_group_resp_member_response
+KC_DESC(leave_group_resp_member_response)
+#undef KC_CUR
+#define KC_CUR leave_group_resp
+KC_DESC(leave_group_resp)
+#undef KC_CUR
+#define KC_CUR sync_group_req_sync_group_request_assignment
+KC_DESC(sync_group_req_sync_group_request_assignment)
+#undef KC_CUR
+#define KC_CUR sync_group_req
+KC_DESC(sync_group_req)
+#undef KC_CUR
+#define KC_CUR sync_group_resp
+KC_DESC(sync_group_resp)
+#undef KC_CUR
+#define KC_CUR describe_groups_req
+KC_DESC(describe_groups_req)
+#undef KC_CUR
+#define KC_CUR describe_groups_resp_described_group_member
+KC_DESC(describe_groups_resp_described_group_member)
+#undef KC_CUR
+#define KC_CUR describe_groups_resp_described_group
+KC_DESC(describe_groups_resp_described_group)
+#undef KC_CUR
+#define KC_CUR describe_groups_resp
+KC_DESC(describe_groups_resp)
+#undef KC_CUR
+#define KC_CUR list_groups_req
+KC_DESC(list_groups_req)
+#undef KC_CUR
+#define KC_CUR list_groups_resp_listed_group
+KC_DESC(list_groups_resp_listed_group)
+#undef KC_CUR
+#define KC_CUR list_groups_resp
+KC_DESC(list_groups_resp)
 #undef KC_CUR
 #define KC_CUR api_versions_req
 KC_DESC(api_versions_req)
@@ -186,16 +294,53 @@ KC_DESC(delete_topics_resp_deletable_topic_result)
 #define KC_CUR delete_topics_resp
 KC_DESC(delete_topics_resp)
 #undef KC_CUR
+#define KC_CUR delete_groups_req
+KC_DESC(delete_groups_req)
+#undef KC_CUR
+#define KC_CUR delete_groups_resp_deletable_group_result
+KC_DESC(delete_groups_resp_deletable_group_result)
+#undef KC_CUR
+#define KC_CUR delete_groups_resp
+KC_DESC(delete_groups_resp)
+#undef KC_CUR
+#define KC_CUR offset_delete_req_offset_delete_request_partition
+KC_DESC(offset_delete_req_offset_delete_request_partition)
+#undef KC_CUR
+#define KC_CUR offset_delete_req_offset_delete_request_topic
+KC_DESC(offset_delete_req_offset_delete_request_topic)
+#undef KC_CUR
+#define KC_CUR offset_delete_req
+KC_DESC(offset_delete_req)
+#undef KC_CUR
+#define KC_CUR offset_delete_resp_offset_delete_response_partition
+KC_DESC(offset_delete_resp_offset_delete_response_partition)
+#undef KC_CUR
+#define KC_CUR offset_delete_resp_offset_delete_response_topic
+KC_DESC(offset_delete_resp_offset_delete_response_topic)
+#undef KC_CUR
+#define KC_CUR offset_delete_resp
+KC_DESC(offset_delete_resp)
+#undef KC_CUR
 
 const struct kc_api kc_apis[] = {
 	{ 0,  "Produce",      0, 9,  9,  &kc_produce_req,      &kc_produce_resp },
 	{ 1,  "Fetch",        0, 12, 12, &kc_fetch_req,        &kc_fetch_resp },
 	{ 2,  "ListOffsets",  0, 7,  6,  &kc_list_offsets_req, &kc_list_offsets_resp },
 	{ 3,  "Metadata",     0, 12, 9,  &kc_metadata_req,     &kc_metadata_resp },
+	{ 8,  "OffsetCommit", 0, 8,  8,  &kc_offset_commit_req, &kc_offset_commit_resp },
+	{ 9,  "OffsetFetch",  0, 8,  6,  &kc_offset_fetch_req, &kc_offset_fetch_resp },
 	{ 10, "FindCoordinator", 0, 4, 3, &kc_find_coordinator_req, &kc_find_coordinator_resp },
+	{ 11, "JoinGroup",    0, 9,  6,  &kc_join_group_req,   &kc_join_group_resp },
+	{ 12, "Heartbeat",    0, 4,  4,  &kc_heartbeat_req,    &kc_heartbeat_resp },
+	{ 13, "LeaveGroup",   0, 5,  4,  &kc_leave_group_req,  &kc_leave_group_resp },
+	{ 14, "SyncGroup",    0, 5,  4,  &kc_sync_group_req,   &kc_sync_group_resp },
+	{ 15, "DescribeGroups", 0, 5, 5, &kc_describe_groups_req, &kc_describe_groups_resp },
+	{ 16, "ListGroups",   0, 4,  3,  &kc_list_groups_req,  &kc_list_groups_resp },
 	{ 18, "ApiVersions",  0, 3,  3,  &kc_api_versions_req, &kc_api_versions_resp },
 	{ 19, "CreateTopics", 0, 7,  5,  &kc_create_topics_req, &kc_create_topics_resp },
 	{ 20, "DeleteTopics", 0, 6,  4,  &kc_delete_topics_req, &kc_delete_topics_resp },
+	{ 42, "DeleteGroups", 0, 2,  2,  &kc_delete_groups_req, &kc_delete_groups_resp },
+	{ 47, "OffsetDelete", 0, 0,  KV_MAX, &kc_offset_delete_req, &kc_offset_delete_resp },
 };
 const size_t kc_napis = sizeof(kc_apis) / sizeof(kc_apis[0]);
 

@@ -10,10 +10,11 @@
  * The lists transcribe Apache Kafka 3.7's JSON message definitions
  * (clients/src/main/resources/common/message/<Name>{Request,Response}.json),
  * restricted to the versions in kc_apis[]: fields that only exist above our
- * highest version (Fetch v13+ topic ids, Produce v10+ leader hints) are left
- * out.  Naming: top-level structs are <api>_req and <api>_resp; nested ones
- * add the JSON struct type in snake_case (TopicProduceData ->
- * produce_req_topic_produce_data); fields are the JSON names in snake_case.
+ * highest version (Fetch v13+ topic ids, Produce v10+ leader hints, OffsetFetch
+ * v9 member epochs) are left out.  Naming: top-level structs are <api>_req
+ * and <api>_resp; nested ones add the JSON struct type in snake_case
+ * (TopicProduceData -> produce_req_topic_produce_data); fields are the JSON
+ * names in snake_case.
  *
  * Defaults follow the JSON "default" where one is given.  Strings absent from
  * a version are null whatever the JSON default says (Fetch's rack_id is null,
@@ -266,6 +267,115 @@ KC_STRUCT(metadata_resp_metadata_response_topic)
 	X(INT32,  cluster_authorized_operations, 8, 10,     KV_NONULL, KV_NOTAG, INT32_MIN, _)
 KC_STRUCT(metadata_resp)
 
+/* ---- OffsetCommit (key 8), versions 0-8, flexible from 8 ---- */
+
+#define KC_L_offset_commit_req_offset_commit_request_partition(X) \
+	X(INT32,  partition_index,        0, KV_MAX, KV_NONULL, KV_NOTAG, 0,  _) \
+	X(INT64,  committed_offset,       0, KV_MAX, KV_NONULL, KV_NOTAG, 0,  _) \
+	X(INT32,  committed_leader_epoch, 6, KV_MAX, KV_NONULL, KV_NOTAG, -1, _) \
+	X(INT64,  commit_timestamp,       1, 1,      KV_NONULL, KV_NOTAG, -1, _) \
+	X(STRING, committed_metadata,     0, KV_MAX, 0,         KV_NOTAG, 0,  _)
+KC_STRUCT(offset_commit_req_offset_commit_request_partition)
+
+#define KC_L_offset_commit_req_offset_commit_request_topic(X) \
+	X(STRING, name,       0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(ARRAY,  partitions, 0, KV_MAX, KV_NONULL, KV_NOTAG, 0, offset_commit_req_offset_commit_request_partition)
+KC_STRUCT(offset_commit_req_offset_commit_request_topic)
+
+/* 3.7 renamed GenerationId to GenerationIdOrMemberEpoch (KIP-848); same wire. */
+#define KC_L_offset_commit_req(X) \
+	X(STRING, group_id,                      0, KV_MAX, KV_NONULL, KV_NOTAG, 0,  _) \
+	X(INT32,  generation_id_or_member_epoch, 1, KV_MAX, KV_NONULL, KV_NOTAG, -1, _) \
+	X(STRING, member_id,                     1, KV_MAX, KV_NONULL, KV_NOTAG, 0,  _) \
+	X(STRING, group_instance_id,             7, KV_MAX, 7,         KV_NOTAG, 0,  _) \
+	X(INT64,  retention_time_ms,             2, 4,      KV_NONULL, KV_NOTAG, -1, _) \
+	X(ARRAY,  topics,                        0, KV_MAX, KV_NONULL, KV_NOTAG, 0,  offset_commit_req_offset_commit_request_topic)
+KC_STRUCT(offset_commit_req)
+
+#define KC_L_offset_commit_resp_offset_commit_response_partition(X) \
+	X(INT32, partition_index, 0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(INT16, error_code,      0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _)
+KC_STRUCT(offset_commit_resp_offset_commit_response_partition)
+
+#define KC_L_offset_commit_resp_offset_commit_response_topic(X) \
+	X(STRING, name,       0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(ARRAY,  partitions, 0, KV_MAX, KV_NONULL, KV_NOTAG, 0, offset_commit_resp_offset_commit_response_partition)
+KC_STRUCT(offset_commit_resp_offset_commit_response_topic)
+
+#define KC_L_offset_commit_resp(X) \
+	X(INT32, throttle_time_ms, 3, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(ARRAY, topics,           0, KV_MAX, KV_NONULL, KV_NOTAG, 0, offset_commit_resp_offset_commit_response_topic)
+KC_STRUCT(offset_commit_resp)
+
+/*
+ * ---- OffsetFetch (key 9), versions 0-8, flexible from 6 ----
+ * v0-7 ask for one group (group_id, topics); v8 for many (groups), each with
+ * its own topics.  The JSON names the two topic structs OffsetFetchRequestTopic
+ * (v0-7) and OffsetFetchRequestTopics (v8), and likewise in the response.
+ * A null topics array (v2+, and per group in v8) means all committed offsets.
+ */
+
+#define KC_L_offset_fetch_req_offset_fetch_request_topic(X) \
+	X(STRING,      name,              0, 7, KV_NONULL, KV_NOTAG, 0, _) \
+	X(ARRAY_INT32, partition_indexes, 0, 7, KV_NONULL, KV_NOTAG, 0, _)
+KC_STRUCT(offset_fetch_req_offset_fetch_request_topic)
+
+#define KC_L_offset_fetch_req_offset_fetch_request_topics(X) \
+	X(STRING,      name,              8, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(ARRAY_INT32, partition_indexes, 8, KV_MAX, KV_NONULL, KV_NOTAG, 0, _)
+KC_STRUCT(offset_fetch_req_offset_fetch_request_topics)
+
+#define KC_L_offset_fetch_req_offset_fetch_request_group(X) \
+	X(STRING, group_id, 8, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(ARRAY,  topics,   8, KV_MAX, 8,         KV_NOTAG, 0, offset_fetch_req_offset_fetch_request_topics)
+KC_STRUCT(offset_fetch_req_offset_fetch_request_group)
+
+#define KC_L_offset_fetch_req(X) \
+	X(STRING, group_id,       0, 7,      KV_NONULL, KV_NOTAG, 0, _) \
+	X(ARRAY,  topics,         0, 7,      2,         KV_NOTAG, 0, offset_fetch_req_offset_fetch_request_topic) \
+	X(ARRAY,  groups,         8, KV_MAX, KV_NONULL, KV_NOTAG, 0, offset_fetch_req_offset_fetch_request_group) \
+	X(BOOL,   require_stable, 7, KV_MAX, KV_NONULL, KV_NOTAG, 0, _)
+KC_STRUCT(offset_fetch_req)
+
+#define KC_L_offset_fetch_resp_offset_fetch_response_partition(X) \
+	X(INT32,  partition_index,        0, 7, KV_NONULL, KV_NOTAG, 0,  _) \
+	X(INT64,  committed_offset,       0, 7, KV_NONULL, KV_NOTAG, 0,  _) \
+	X(INT32,  committed_leader_epoch, 5, 7, KV_NONULL, KV_NOTAG, -1, _) \
+	X(STRING, metadata,               0, 7, 0,         KV_NOTAG, 0,  _) \
+	X(INT16,  error_code,             0, 7, KV_NONULL, KV_NOTAG, 0,  _)
+KC_STRUCT(offset_fetch_resp_offset_fetch_response_partition)
+
+#define KC_L_offset_fetch_resp_offset_fetch_response_topic(X) \
+	X(STRING, name,       0, 7, KV_NONULL, KV_NOTAG, 0, _) \
+	X(ARRAY,  partitions, 0, 7, KV_NONULL, KV_NOTAG, 0, offset_fetch_resp_offset_fetch_response_partition)
+KC_STRUCT(offset_fetch_resp_offset_fetch_response_topic)
+
+#define KC_L_offset_fetch_resp_offset_fetch_response_partitions(X) \
+	X(INT32,  partition_index,        8, KV_MAX, KV_NONULL, KV_NOTAG, 0,  _) \
+	X(INT64,  committed_offset,       8, KV_MAX, KV_NONULL, KV_NOTAG, 0,  _) \
+	X(INT32,  committed_leader_epoch, 8, KV_MAX, KV_NONULL, KV_NOTAG, -1, _) \
+	X(STRING, metadata,               8, KV_MAX, 8,         KV_NOTAG, 0,  _) \
+	X(INT16,  error_code,             8, KV_MAX, KV_NONULL, KV_NOTAG, 0,  _)
+KC_STRUCT(offset_fetch_resp_offset_fetch_response_partitions)
+
+#define KC_L_offset_fetch_resp_offset_fetch_response_topics(X) \
+	X(STRING, name,       8, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(ARRAY,  partitions, 8, KV_MAX, KV_NONULL, KV_NOTAG, 0, offset_fetch_resp_offset_fetch_response_partitions)
+KC_STRUCT(offset_fetch_resp_offset_fetch_response_topics)
+
+#define KC_L_offset_fetch_resp_offset_fetch_response_group(X) \
+	X(STRING, group_id,   8, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(ARRAY,  topics,     8, KV_MAX, KV_NONULL, KV_NOTAG, 0, offset_fetch_resp_offset_fetch_response_topics) \
+	X(INT16,  error_code, 8, KV_MAX, KV_NONULL, KV_NOTAG, 0, _)
+KC_STRUCT(offset_fetch_resp_offset_fetch_response_group)
+
+#define KC_L_offset_fetch_resp(X) \
+	X(INT32, throttle_time_ms, 3, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(ARRAY, topics,           0, 7,      KV_NONULL, KV_NOTAG, 0, offset_fetch_resp_offset_fetch_response_topic) \
+	X(INT16, error_code,       2, 7,      KV_NONULL, KV_NOTAG, 0, _) \
+	X(ARRAY, groups,           8, KV_MAX, KV_NONULL, KV_NOTAG, 0, offset_fetch_resp_offset_fetch_response_group)
+KC_STRUCT(offset_fetch_resp)
+
 /* ---- FindCoordinator (key 10), versions 0-4, flexible from 3 ---- */
 
 #define KC_L_find_coordinator_req(X) \
@@ -292,6 +402,165 @@ KC_STRUCT(find_coordinator_resp_coordinator)
 	X(INT32,  port,             0, 3,      KV_NONULL, KV_NOTAG, 0, _) \
 	X(ARRAY,  coordinators,     4, KV_MAX, KV_NONULL, KV_NOTAG, 0, find_coordinator_resp_coordinator)
 KC_STRUCT(find_coordinator_resp)
+
+/*
+ * ---- JoinGroup (key 11), versions 0-9, flexible from 6 ----
+ * rebalance_timeout_ms is -1 in v0, where the session timeout stands in for
+ * it.  The response's protocol_name becomes nullable only in v7: a null name
+ * goes out as "" below that.
+ */
+
+#define KC_L_join_group_req_join_group_request_protocol(X) \
+	X(STRING, name,     0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(BYTES,  metadata, 0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _)
+KC_STRUCT(join_group_req_join_group_request_protocol)
+
+#define KC_L_join_group_req(X) \
+	X(STRING, group_id,             0, KV_MAX, KV_NONULL, KV_NOTAG, 0,  _) \
+	X(INT32,  session_timeout_ms,   0, KV_MAX, KV_NONULL, KV_NOTAG, 0,  _) \
+	X(INT32,  rebalance_timeout_ms, 1, KV_MAX, KV_NONULL, KV_NOTAG, -1, _) \
+	X(STRING, member_id,            0, KV_MAX, KV_NONULL, KV_NOTAG, 0,  _) \
+	X(STRING, group_instance_id,    5, KV_MAX, 5,         KV_NOTAG, 0,  _) \
+	X(STRING, protocol_type,        0, KV_MAX, KV_NONULL, KV_NOTAG, 0,  _) \
+	X(ARRAY,  protocols,            0, KV_MAX, KV_NONULL, KV_NOTAG, 0,  join_group_req_join_group_request_protocol) \
+	X(STRING, reason,               8, KV_MAX, 8,         KV_NOTAG, 0,  _)
+KC_STRUCT(join_group_req)
+
+#define KC_L_join_group_resp_join_group_response_member(X) \
+	X(STRING, member_id,         0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(STRING, group_instance_id, 5, KV_MAX, 5,         KV_NOTAG, 0, _) \
+	X(BYTES,  metadata,          0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _)
+KC_STRUCT(join_group_resp_join_group_response_member)
+
+#define KC_L_join_group_resp(X) \
+	X(INT32,  throttle_time_ms, 2, KV_MAX, KV_NONULL, KV_NOTAG, 0,  _) \
+	X(INT16,  error_code,       0, KV_MAX, KV_NONULL, KV_NOTAG, 0,  _) \
+	X(INT32,  generation_id,    0, KV_MAX, KV_NONULL, KV_NOTAG, -1, _) \
+	X(STRING, protocol_type,    7, KV_MAX, 7,         KV_NOTAG, 0,  _) \
+	X(STRING, protocol_name,    0, KV_MAX, 7,         KV_NOTAG, 0,  _) \
+	X(STRING, leader,           0, KV_MAX, KV_NONULL, KV_NOTAG, 0,  _) \
+	X(BOOL,   skip_assignment,  9, KV_MAX, KV_NONULL, KV_NOTAG, 0,  _) \
+	X(STRING, member_id,        0, KV_MAX, KV_NONULL, KV_NOTAG, 0,  _) \
+	X(ARRAY,  members,          0, KV_MAX, KV_NONULL, KV_NOTAG, 0,  join_group_resp_join_group_response_member)
+KC_STRUCT(join_group_resp)
+
+/* ---- Heartbeat (key 12), versions 0-4, flexible from 4 ---- */
+
+#define KC_L_heartbeat_req(X) \
+	X(STRING, group_id,          0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(INT32,  generation_id,     0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(STRING, member_id,         0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(STRING, group_instance_id, 3, KV_MAX, 3,         KV_NOTAG, 0, _)
+KC_STRUCT(heartbeat_req)
+
+#define KC_L_heartbeat_resp(X) \
+	X(INT32, throttle_time_ms, 1, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(INT16, error_code,       0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _)
+KC_STRUCT(heartbeat_resp)
+
+/*
+ * ---- LeaveGroup (key 13), versions 0-5, flexible from 4 ----
+ * v0-2 name one member (member_id); v3+ a batch (members).  The v0-2
+ * response has no members array: per-member errors fold into error_code.
+ */
+
+#define KC_L_leave_group_req_member_identity(X) \
+	X(STRING, member_id,         3, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(STRING, group_instance_id, 3, KV_MAX, 3,         KV_NOTAG, 0, _) \
+	X(STRING, reason,            5, KV_MAX, 5,         KV_NOTAG, 0, _)
+KC_STRUCT(leave_group_req_member_identity)
+
+#define KC_L_leave_group_req(X) \
+	X(STRING, group_id,  0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(STRING, member_id, 0, 2,      KV_NONULL, KV_NOTAG, 0, _) \
+	X(ARRAY,  members,   3, KV_MAX, KV_NONULL, KV_NOTAG, 0, leave_group_req_member_identity)
+KC_STRUCT(leave_group_req)
+
+#define KC_L_leave_group_resp_member_response(X) \
+	X(STRING, member_id,         3, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(STRING, group_instance_id, 3, KV_MAX, 3,         KV_NOTAG, 0, _) \
+	X(INT16,  error_code,        3, KV_MAX, KV_NONULL, KV_NOTAG, 0, _)
+KC_STRUCT(leave_group_resp_member_response)
+
+#define KC_L_leave_group_resp(X) \
+	X(INT32, throttle_time_ms, 1, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(INT16, error_code,       0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(ARRAY, members,          3, KV_MAX, KV_NONULL, KV_NOTAG, 0, leave_group_resp_member_response)
+KC_STRUCT(leave_group_resp)
+
+/* ---- SyncGroup (key 14), versions 0-5, flexible from 4 ---- */
+
+#define KC_L_sync_group_req_sync_group_request_assignment(X) \
+	X(STRING, member_id,  0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(BYTES,  assignment, 0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _)
+KC_STRUCT(sync_group_req_sync_group_request_assignment)
+
+#define KC_L_sync_group_req(X) \
+	X(STRING, group_id,          0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(INT32,  generation_id,     0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(STRING, member_id,         0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(STRING, group_instance_id, 3, KV_MAX, 3,         KV_NOTAG, 0, _) \
+	X(STRING, protocol_type,     5, KV_MAX, 5,         KV_NOTAG, 0, _) \
+	X(STRING, protocol_name,     5, KV_MAX, 5,         KV_NOTAG, 0, _) \
+	X(ARRAY,  assignments,       0, KV_MAX, KV_NONULL, KV_NOTAG, 0, sync_group_req_sync_group_request_assignment)
+KC_STRUCT(sync_group_req)
+
+#define KC_L_sync_group_resp(X) \
+	X(INT32,  throttle_time_ms, 1, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(INT16,  error_code,       0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(STRING, protocol_type,    5, KV_MAX, 5,         KV_NOTAG, 0, _) \
+	X(STRING, protocol_name,    5, KV_MAX, 5,         KV_NOTAG, 0, _) \
+	X(BYTES,  assignment,       0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _)
+KC_STRUCT(sync_group_resp)
+
+/* ---- DescribeGroups (key 15), versions 0-5, flexible from 5 ---- */
+
+#define KC_L_describe_groups_req(X) \
+	X(ARRAY_STRING, groups,                        0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(BOOL,         include_authorized_operations, 3, KV_MAX, KV_NONULL, KV_NOTAG, 0, _)
+KC_STRUCT(describe_groups_req)
+
+#define KC_L_describe_groups_resp_described_group_member(X) \
+	X(STRING, member_id,         0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(STRING, group_instance_id, 4, KV_MAX, 4,         KV_NOTAG, 0, _) \
+	X(STRING, client_id,         0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(STRING, client_host,       0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(BYTES,  member_metadata,   0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(BYTES,  member_assignment, 0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _)
+KC_STRUCT(describe_groups_resp_described_group_member)
+
+#define KC_L_describe_groups_resp_described_group(X) \
+	X(INT16,  error_code,            0, KV_MAX, KV_NONULL, KV_NOTAG, 0,         _) \
+	X(STRING, group_id,              0, KV_MAX, KV_NONULL, KV_NOTAG, 0,         _) \
+	X(STRING, group_state,           0, KV_MAX, KV_NONULL, KV_NOTAG, 0,         _) \
+	X(STRING, protocol_type,         0, KV_MAX, KV_NONULL, KV_NOTAG, 0,         _) \
+	X(STRING, protocol_data,         0, KV_MAX, KV_NONULL, KV_NOTAG, 0,         _) \
+	X(ARRAY,  members,               0, KV_MAX, KV_NONULL, KV_NOTAG, 0,         describe_groups_resp_described_group_member) \
+	X(INT32,  authorized_operations, 3, KV_MAX, KV_NONULL, KV_NOTAG, INT32_MIN, _)
+KC_STRUCT(describe_groups_resp_described_group)
+
+#define KC_L_describe_groups_resp(X) \
+	X(INT32, throttle_time_ms, 1, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(ARRAY, groups,           0, KV_MAX, KV_NONULL, KV_NOTAG, 0, describe_groups_resp_described_group)
+KC_STRUCT(describe_groups_resp)
+
+/* ---- ListGroups (key 16), versions 0-4, flexible from 3; v0-2 requests are empty ---- */
+
+#define KC_L_list_groups_req(X) \
+	X(ARRAY_STRING, states_filter, 4, KV_MAX, KV_NONULL, KV_NOTAG, 0, _)
+KC_STRUCT(list_groups_req)
+
+#define KC_L_list_groups_resp_listed_group(X) \
+	X(STRING, group_id,      0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(STRING, protocol_type, 0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(STRING, group_state,   4, KV_MAX, KV_NONULL, KV_NOTAG, 0, _)
+KC_STRUCT(list_groups_resp_listed_group)
+
+#define KC_L_list_groups_resp(X) \
+	X(INT32, throttle_time_ms, 1, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(INT16, error_code,       0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(ARRAY, groups,           0, KV_MAX, KV_NONULL, KV_NOTAG, 0, list_groups_resp_listed_group)
+KC_STRUCT(list_groups_resp)
 
 /* ---- ApiVersions (key 18), versions 0-3, flexible from 3 ---- */
 
@@ -405,10 +674,60 @@ KC_STRUCT(delete_topics_resp_deletable_topic_result)
 	X(ARRAY, responses,        0, KV_MAX, KV_NONULL, KV_NOTAG, 0, delete_topics_resp_deletable_topic_result)
 KC_STRUCT(delete_topics_resp)
 
+/* ---- DeleteGroups (key 42), versions 0-2, flexible from 2 ---- */
+
+/* "GroupsNames" is the JSON's own spelling. */
+#define KC_L_delete_groups_req(X) \
+	X(ARRAY_STRING, groups_names, 0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _)
+KC_STRUCT(delete_groups_req)
+
+#define KC_L_delete_groups_resp_deletable_group_result(X) \
+	X(STRING, group_id,   0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(INT16,  error_code, 0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _)
+KC_STRUCT(delete_groups_resp_deletable_group_result)
+
+#define KC_L_delete_groups_resp(X) \
+	X(INT32, throttle_time_ms, 0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(ARRAY, results,          0, KV_MAX, KV_NONULL, KV_NOTAG, 0, delete_groups_resp_deletable_group_result)
+KC_STRUCT(delete_groups_resp)
+
+/* ---- OffsetDelete (key 47), version 0, never flexible ---- */
+
+#define KC_L_offset_delete_req_offset_delete_request_partition(X) \
+	X(INT32, partition_index, 0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _)
+KC_STRUCT(offset_delete_req_offset_delete_request_partition)
+
+#define KC_L_offset_delete_req_offset_delete_request_topic(X) \
+	X(STRING, name,       0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(ARRAY,  partitions, 0, KV_MAX, KV_NONULL, KV_NOTAG, 0, offset_delete_req_offset_delete_request_partition)
+KC_STRUCT(offset_delete_req_offset_delete_request_topic)
+
+#define KC_L_offset_delete_req(X) \
+	X(STRING, group_id, 0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(ARRAY,  topics,   0, KV_MAX, KV_NONULL, KV_NOTAG, 0, offset_delete_req_offset_delete_request_topic)
+KC_STRUCT(offset_delete_req)
+
+#define KC_L_offset_delete_resp_offset_delete_response_partition(X) \
+	X(INT32, partition_index, 0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(INT16, error_code,      0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _)
+KC_STRUCT(offset_delete_resp_offset_delete_response_partition)
+
+#define KC_L_offset_delete_resp_offset_delete_response_topic(X) \
+	X(STRING, name,       0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(ARRAY,  partitions, 0, KV_MAX, KV_NONULL, KV_NOTAG, 0, offset_delete_resp_offset_delete_response_partition)
+KC_STRUCT(offset_delete_resp_offset_delete_response_topic)
+
+/* error_code comes before throttle_time_ms here, unlike every other response. */
+#define KC_L_offset_delete_resp(X) \
+	X(INT16, error_code,       0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(INT32, throttle_time_ms, 0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(ARRAY, topics,           0, KV_MAX, KV_NONULL, KV_NOTAG, 0, offset_delete_resp_offset_delete_response_topic)
+KC_STRUCT(offset_delete_resp)
+
 /*
  * One row per API the codec can carry.  vmin..vmax is what kc_decode and
  * kc_encode handle for this API (not necessarily what the broker advertises);
- * flex_min is the first flexible version.
+ * flex_min is the first flexible version, KV_MAX for an API that has none.
  */
 struct kc_api {
 	int16_t key;

@@ -83,6 +83,13 @@ static const struct cfg_key cfg_keys[] = {
 	{ "socket.request.max.bytes", CFG_I32, OFF(socket_request_max_bytes), "104857600", 1, I32MAX, NULL, 0 },
 	{ "max.connections", CFG_I32, OFF(max_connections), "1000", 1, I32MAX, NULL, 0 },
 	{ "request.timeout.ms", CFG_I32, OFF(request_timeout_ms), "30000", 0, I32MAX, NULL, 0 },
+	{ "group.initial.rebalance.delay.ms", CFG_I32, OFF(group_initial_delay_ms), "3000", 0, I32MAX, NULL, 0 },
+	{ "group.min.session.timeout.ms", CFG_I32, OFF(group_min_session_ms), "6000", 0, I32MAX, NULL, 0 },
+	{ "group.max.session.timeout.ms", CFG_I32, OFF(group_max_session_ms), "1800000", 0, I32MAX, NULL, 0 },
+	{ "group.max.size", CFG_I32, OFF(group_max_size), "2147483647", 1, I32MAX, NULL, 0 },
+	{ "offsets.retention.minutes", CFG_I32, OFF(offsets_retention_minutes), "10080", 1, I32MAX, NULL, 0 },
+	{ "offsets.retention.check.interval.ms", CFG_I64, OFF(offsets_retention_check_ms), "600000", 1, I64MAX, NULL, 0 },
+	{ "offset.metadata.max.bytes", CFG_I32, OFF(offset_metadata_max_bytes), "4096", 0, I32MAX, NULL, 0 },
 	{ "default.replication.factor", CFG_I32, OFF(default_replication_factor), "1", 1, INT16_MAX, NULL, 0 },
 	{ "sluice.log.level", CFG_STR, OFF(log_level), "info", 0, 0, check_log_level, 0 },
 	{ "sluice.cluster.id", CFG_STR, OFF(cluster_id), "sluice-local", 0, 0, NULL, 0 },
@@ -599,6 +606,10 @@ int config_validate(const struct config *cfg, char *errbuf, size_t errlen)
 			return cfg_err(errbuf, errlen, "advertised.listeners", 0, SL_E_CONFIG,
 				       "host %s is not an address clients can reach", la.host);
 	}
+	if (cfg->group_min_session_ms > cfg->group_max_session_ms)
+		return cfg_err(errbuf, errlen, "group.min.session.timeout.ms", 0, SL_E_CONFIG,
+			       "%d is above group.max.session.timeout.ms (%d)",
+			       cfg->group_min_session_ms, cfg->group_max_session_ms);
 	return 0;
 }
 

@@ -32,6 +32,13 @@ struct config {
 	int32_t max_connections;		/* max.connections */
 	int32_t request_timeout_ms;		/* request.timeout.ms */
 	int32_t default_replication_factor;	/* default.replication.factor */
+	int32_t group_initial_delay_ms;		/* group.initial.rebalance.delay.ms */
+	int32_t group_min_session_ms;		/* group.min.session.timeout.ms */
+	int32_t group_max_session_ms;		/* group.max.session.timeout.ms */
+	int32_t group_max_size;			/* group.max.size */
+	int32_t offsets_retention_minutes;	/* offsets.retention.minutes */
+	int64_t offsets_retention_check_ms;	/* offsets.retention.check.interval.ms */
+	int32_t offset_metadata_max_bytes;	/* offset.metadata.max.bytes */
 	char *log_level;			/* sluice.log.level */
 	char *cluster_id;			/* sluice.cluster.id */
 	int64_t conn_max_unsent_bytes;		/* sluice.connection.max.unsent.bytes */

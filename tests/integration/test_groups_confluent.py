@@ -34,9 +34,11 @@ one is SIGKILLed; a fourth joins later.
 groups_coop_*: three consumers with partition.assignment.strategy=
 cooperative-sticky join one by one.
   _joins                 each new member gets a share
-  _incremental           librdkafka reports the COOPERATIVE protocol, and
-                         rebalances were incremental: some member revoked
+  _incremental           rebalances were incremental: some member revoked
                          part of its partitions while keeping the rest
+                         (confluent-kafka 1.7 has no rebalance_protocol();
+                         its rebalance callback calls incremental_assign
+                         itself for the COOPERATIVE protocol)
   _final_assignment      at the end every partition is owned by exactly one
                          member
   _no_skips, _one_member_per_generation  as above
@@ -113,8 +115,7 @@ def consumer_main(conf):
     })
 
     def on_assign(cons, parts):
-        emit({"ev": "assign", "parts": sorted(p.partition for p in parts),
-              "proto": cons.rebalance_protocol()})
+        emit({"ev": "assign", "parts": sorted(p.partition for p in parts)})
 
     def on_revoke(cons, parts):
         emit({"ev": "revoke", "parts": sorted(p.partition for p in parts)})
@@ -125,17 +126,21 @@ def consumer_main(conf):
     c.subscribe([conf["topic"]], on_assign=on_assign, on_revoke=on_revoke, on_lost=on_lost)
     emit({"ev": "start"})
     while not stop:
-        msgs = c.consume(200, 0.2)
-        for m in msgs:
-            KEEP.append(m)
-            if m.error():
-                emit({"ev": "error", "error": str(m.error())})
-                continue
-            emit({"ev": "m", "p": m.partition(), "o": m.offset(), "n": int(m.value())})
-            try:
-                c.store_offsets(message=m)
-            except KafkaException as e:
-                emit({"ev": "store_error", "p": m.partition(), "o": m.offset(), "error": str(e)})
+        # poll(), not consume(): librdkafka 2.0.2's batch consume can drop
+        # fetched messages of a retained partition when an incremental
+        # rebalance runs inside it (fixed in later librdkafka).
+        m = c.poll(0.2)
+        if m is None:
+            continue
+        KEEP.append(m)
+        if m.error():
+            emit({"ev": "error", "error": str(m.error())})
+            continue
+        emit({"ev": "m", "p": m.partition(), "o": m.offset(), "n": int(m.value())})
+        try:
+            c.store_offsets(message=m)
+        except KafkaException as e:
+            emit({"ev": "store_error", "p": m.partition(), "o": m.offset(), "error": str(e)})
     emit({"ev": "closing"})
     c.close()
     os.write(fd, (json.dumps({"ev": "closed", "t": time.time()}) + "\n").encode())
@@ -477,7 +482,7 @@ def finish(load, everything, live, prefix, check_disjoint):
     left = load.finish(everything)
     if left:
         fail("groups_%s_produce" % prefix, "%d records undelivered after 30 s" % left)
-    if not load.pump(20, until=lambda: all_consumed(load, live), procs=live):
+    if not load.pump(20, until=lambda: all_consumed(load, everything), procs=live):
         note("not every acknowledged record consumed 20 s after the last was produced")
     slow = stop_all(live)
     if slow:
@@ -509,10 +514,8 @@ def run_coop(workdir):
         return fail_rest(procs, "coop")
 
     def incremental():
-        protos = {e.get("proto") for pr in procs for e in pr.events if e["ev"] == "assign"}
-        if protos != {"COOPERATIVE"}:
-            return "rebalance protocols reported in on_assign: %s" % protos
-        # A member that kept some partitions while revoking others.
+        # A member that kept some partitions while revoking others (an
+        # eager rebalance revokes everything).
         for pr in procs:
             owned = set()
             for e in pr.events:

@@ -15,14 +15,16 @@
 #                             consumer, which commits), kafka-python's admin
 #                             lists the group and its committed offsets (the
 #                             end of every partition, 100)
-#   kcat_group_stored_offset  `kcat -C -o stored` with the group's id starts
-#                             at the committed offset
 #   kcat_group_resumes        a `kcat -G` restarted in the group reads only
 #                             the 40 records produced since, none of the
 #                             first 400
 #
 # The topic is made with confluent-kafka's admin (kcat has none); every kcat
-# and every wait is bounded.
+# and every wait is bounded.  `kcat -C -o stored -X group.id=...` is not
+# used to read the committed offsets: librdkafka 2.0.2's legacy consumer
+# aborts on an assertion (rd_kafka_offset_broker_commit: rktp_cgrp != NULL)
+# when it stops after reading a group's stored offset, and it commits on
+# stop even with enable.auto.commit=false.
 set -eu
 export LC_ALL=C
 
@@ -57,7 +59,7 @@ group_conf="-X session.timeout.ms=6000 -X heartbeat.interval.ms=1000
 # its messages (rebalances) to NAME.err.
 start_member() {
 	# shellcheck disable=SC2086 # group_conf is a list of words
-	timeout -k 5 120 kcat -b "$BOOTSTRAP" -G "$group" $group_conf -f '%p %o %s\n' "$topic" \
+	timeout -k 5 120 kcat -b "$BOOTSTRAP" -G "$group" $group_conf -u -f '%p %o %s\n' "$topic" \
 		>"$work/$1.out" 2>"$work/$1.err" &
 	eval "pid_$1=$!"
 	pids="$pids $!"
@@ -211,31 +213,24 @@ else
 	fail kcat_group_committed "$(tail -n 2 "$work/admin.out" | tr '\n' ' ')"
 fi
 
-# ---- 10 more records per partition; the group's stored offset is 100
+# ---- 10 more records per partition, produced while the group is empty
 m=10
 if ! produce "$n" "$m"; then
 	fail kcat_group_resumes "kcat -P failed: $(tail -n 3 "$work/produce.err" | tr '\n' ' ')"
 	exit 1
 fi
-got=$(timeout -k 5 30 kcat -b "$BOOTSTRAP" -C -t "$topic" -p 2 -o stored -e -q \
-	-X group.id="$group" -X enable.auto.commit=false -f '%o\n' 2>"$work/stored.err" | head -n 1)
-if [ "$got" = "$n" ]; then
-	ok kcat_group_stored_offset
-else
-	fail kcat_group_stored_offset "first offset read from partition 2 with -o stored: '$got', want $n $(head -n 2 "$work/stored.err" | tr '\n' ' ')"
-fi
-
 # ---- a restarted member resumes from the committed offsets
 start_member m3
 want=$((4 * m))
 new_in() { [ "$(lines "$work/m3.out")" -ge "$want" ]; }
 wait_until 30 new_in || true
 sleep 1
+a3=$(assigned m3)
 stop_member m3
 expected "$n" "$m" >"$work/want3"
 sort "$work/m3.out" >"$work/got3"
 if cmp -s "$work/want3" "$work/got3"; then
-	ok "kcat_group_resumes (assigned [$(assigned m3)])"
+	ok "kcat_group_resumes (assigned [$a3])"
 else
 	fail kcat_group_resumes "read $(lines "$work/got3") records, want the $want new ones; first read: $(head -n 1 "$work/m3.out"); missing $(comm -23 "$work/want3" "$work/got3" | wc -l | tr -d ' '), unexpected $(comm -13 "$work/want3" "$work/got3" | wc -l | tr -d ' ') (first: $(comm -13 "$work/want3" "$work/got3" | head -n 1))"
 fi

@@ -353,9 +353,19 @@ def phase1(broker):
         return "kafka-python committer: %s" % res["error"]
     want = {str(p): list(v) for p, v in COMMITS_GK.items()}
     if res["committed"] != want:
-        return "kafka-python committer: committed() before the kill %s, want %s" % (
+        return "kafka-python committer: committed() before the kill differs: %s" % short_diff(
             res["committed"], want)
     return None
+
+
+def short_diff(got, want):
+    """got vs want ({partition: (offset, metadata)}), long metadata shortened."""
+    def show(v):
+        if isinstance(v, (list, tuple)) and len(v) == 2 and isinstance(v[1], str) and len(v[1]) > 40:
+            return (v[0], "%d bytes of metadata starting %r" % (len(v[1]), v[1][:10]))
+        return v
+    return "; ".join("partition %s: %r, want %r" % (p, show(got.get(p)), show(want[p]))
+                     for p in want if got.get(p) != want[p])
 
 
 def offsets_recovered():
@@ -373,10 +383,7 @@ def metadata_recovered():
     for group, want in ((GK, COMMITS_GK), (GS, COMMITS_GS)):
         got = kafka_python_committed(group)
         if got != want:
-            diff = {p: (got.get(p) if not isinstance(got.get(p), tuple) or len(got[p][1]) < 40
-                        else (got[p][0], "%d bytes" % len(got[p][1])))
-                    for p in want if got.get(p) != want[p]}
-            bad.append("%s: differs on partitions %s" % (group, diff))
+            bad.append("%s: %s" % (group, short_diff(got, want)))
     return "; ".join(bad) or None
 
 

@@ -24,9 +24,12 @@
  *   5. While the group has members, at least one protocol is supported by
  *      every member (each join is checked against all members, the joining
  *      one included with its old protocols), so a protocol can be chosen.
- *   6. An Empty group with no members, pending ids or offsets is not in the
- *      table: every call that can leave one behind removes it before it
- *      returns (Kafka's Dead state, which ends at once here).
+ *   6. An Empty group with no members, pending ids or offsets is removed
+ *      (Kafka's Dead state, which ends at once here) by the next
+ *      grp_expire_offsets pass, as Kafka's periodic cleanup does, so a
+ *      group its last member left is still described as Empty until then;
+ *      calls that delete offsets, or create a group and then fail, remove
+ *      it at once.
  *   7. g->mcap >= g->nmembers, so answering the leader never allocates.
  *
  * Callbacks run while these may be broken; that is why a callback may only
@@ -1288,7 +1291,6 @@ int16_t grp_leave(struct grp_coord *c, const char *group_id, const char *member_
 	} else if (pending_find(g, mid)) {
 		pending_remove(g, mid);
 		try_complete_join(c, g, now);
-		settle(c, g);
 		return KERR_NONE;
 	} else {
 		if ((err = check_member(g, mid, instance_id)))
@@ -1296,7 +1298,6 @@ int16_t grp_leave(struct grp_coord *c, const char *group_id, const char *member_
 		m = grp_member_find(g, mid);
 	}
 	remove_and_update(c, g, m, now);
-	settle(c, g);
 	return KERR_NONE;
 }
 
@@ -1564,6 +1565,5 @@ void grp_tick(struct grp_coord *c, int64_t now)
 		n = g->lnext;
 		for (int pass = 0; pass < MAX_PASSES && group_deadline(g) <= now; pass++)
 			tick_group(c, g, now);
-		settle(c, g);
 	}
 }

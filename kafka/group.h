@@ -19,7 +19,8 @@
  *     │                      │      └──────────▶ Empty             ▼
  *     │                      └──── join/leave/expiry ────────── Stable
  *     └── last member leaves or expires (a rebalance with no members ends Empty)
- *   Dead: deleted (DeleteGroups, or Empty with no offsets left); removed at once.
+ *   Dead: deleted (DeleteGroups; or Empty with no members and no offsets, at
+ *   the next grp_expire_offsets pass); removed from the table at once.
  *
  * Callbacks: grp_join() and grp_sync() may answer at once (the callback runs
  * before they return) or later, from another call or from grp_tick().  Each

@@ -42,13 +42,16 @@ CFLAGS  := $(CSTD) $(OPT) $(WARN) -I. -I$(DEPS)/include $(KINC)
 LIBZSTD := $(DEPS)/lib/libzstd.a
 # Linked into every binary: zstd for batches, BearSSL for TLS to S3.
 LIBS    := $(LIBZSTD) $(DEPS)/lib/libbearssl.a
-LIBOBJ  := $(patsubst %.c,$(OBJ)/%.o,$(LIBSRC))
+# Trust anchors compiled from Debian's ca-certificates (net/tls.c's built-ins).
+CABUNDLE ?= /etc/ssl/certs/ca-certificates.crt
+GENTA   := $(B)/gen/trust_anchors.c
+LIBOBJ  := $(patsubst %.c,$(OBJ)/%.o,$(LIBSRC)) $(OBJ)/gen/trust_anchors.o
 UNITSRC := $(wildcard tests/unit/test_*.c)
 UNITBIN := $(patsubst tests/unit/%.c,$(OBJ)/tests/%,$(UNITSRC))
 
 FUZZSRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZBIN := $(patsubst tests/fuzz/%.c,$(B)/fuzz/%,$(FUZZSRC))
-FUZZOBJ := $(patsubst %.c,$(B)/fuzzobj/%.o,$(LIBSRC))
+FUZZOBJ := $(patsubst %.c,$(B)/fuzzobj/%.o,$(LIBSRC)) $(B)/fuzzobj/gen/trust_anchors.o
 FUZZFLAGS := $(CSTD) -O1 -g -I. -I$(DEPS)/include -fsanitize=fuzzer-no-link,address,undefined
 
 .PHONY: all deps test test-unit test-fuzz test-integration run bench fuzz clean
@@ -59,6 +62,14 @@ deps:
 	@sh mk/deps.sh
 
 $(OBJ)/%.o: %.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(GENTA): mk/gen-ta.py $(CABUNDLE)
+	@mkdir -p $(dir $@)
+	python3 mk/gen-ta.py $(CABUNDLE) $@
+
+$(OBJ)/gen/trust_anchors.o: $(GENTA)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
@@ -79,6 +90,10 @@ $(B)/bench/crcbench: bench/crcbench.c $(OBJ)/kernel/crc32c.o
 	$(CC) $(CFLAGS) $(LDSTATIC) -o $@ $^
 
 $(B)/fuzzobj/%.o: %.c $(HDRS)
+	@mkdir -p $(dir $@)
+	clang $(FUZZFLAGS) -c $< -o $@
+
+$(B)/fuzzobj/gen/trust_anchors.o: $(GENTA)
 	@mkdir -p $(dir $@)
 	clang $(FUZZFLAGS) -c $< -o $@
 
@@ -118,4 +133,4 @@ fuzz: deps
 	@for f in $(FUZZBIN); do sh tests/fuzz/run-one.sh $$f $${FUZZ_SECONDS:-300} || exit 1; done
 
 clean:
-	rm -rf $(OBJ) $(B)/san $(B)/fuzz $(B)/fuzzobj $(B)/sluice $(B)/bench
+	rm -rf $(OBJ) $(B)/san $(B)/fuzz $(B)/fuzzobj $(B)/sluice $(B)/bench $(B)/gen

@@ -19,17 +19,27 @@
  *     │                      │      └──────────▶ Empty             ▼
  *     │                      └──── join/leave/expiry ────────── Stable
  *     └── last member leaves or expires (a rebalance with no members ends Empty)
- *   Dead: deleted (DeleteGroups, or Empty with no offsets left); removed at once.
+ *   Dead: deleted (DeleteGroups; or Empty with no members and no offsets, at
+ *   the next grp_expire_offsets pass); removed from the table at once.
  *
  * Callbacks: grp_join() and grp_sync() may answer at once (the callback runs
  * before they return) or later, from another call or from grp_tick().  Each
  * wait's callback runs exactly once unless it is cancelled first.  Pointers in
- * a result are valid only during the callback: copy what you keep.
+ * a result are valid only during the callback: copy what you keep.  A
+ * callback may cancel other waits (grp_join_cancel, grp_sync_cancel) but must
+ * make no other call into the coordinator: it runs in the middle of a state
+ * change.
  *
  * Ownership: the coordinator owns groups, members and offsets, and copies
  * every string and byte range it keeps.  A struct group pointer is valid
  * until the next call that can delete a group (grp_delete, grp_tick,
- * grp_expire_offsets, grp_offset_del, grp_leave) or grp_coord_destroy.
+ * grp_expire_offsets, grp_offset_del, grp_offsets_drop_topic, grp_leave) or
+ * grp_coord_destroy; a struct grp_member pointer until the next call that
+ * can remove members or change their ids (any call taking `now`).
+ *
+ * Allocation failures never crash and never leave half a change: a JoinGroup
+ * or SyncGroup that cannot get memory is answered COORDINATOR_NOT_AVAILABLE,
+ * which clients retry after finding the coordinator again.
  */
 #ifndef SL_KAFKA_GROUP_H
 #define SL_KAFKA_GROUP_H
@@ -93,7 +103,8 @@ struct group {
 	int32_t generation;		/* 0 until the first rebalance completes */
 	char *protocol_type;		/* NULL until a member joins; kept while Empty */
 	char *protocol;			/* chosen protocol name; NULL unless Completing/Stable */
-	char *leader;			/* leader's member id, or NULL */
+	char *leader;			/* the leader member's own id string (not a copy);
+					   NULL iff there are no members */
 	struct grp_member *members;	/* in order of joining */
 	int nmembers;
 	int npending;			/* member ids handed out with MEMBER_ID_REQUIRED */
@@ -105,11 +116,17 @@ struct group {
 	struct grp_offset **otab;
 	size_t otab_size;
 	int64_t join_deadline;		/* PreparingRebalance ends by then */
-	int64_t sync_deadline;		/* CompletingRebalance: members must sync by then */
+	int64_t sync_deadline;		/* members must sync by then (CompletingRebalance,
+					   and Stable until every member has) */
 	int initial_delay;		/* still in group.initial.rebalance.delay.ms */
 	int new_during_delay;
+	int64_t delay_limit;		/* initial delays are not extended past this */
+	const struct grp_member **mvec;	/* room for every member: the leader's JoinGroup answer */
+	int mcap;
+	struct grp_offset *otail;	/* last of offsets */
 	struct group *next;		/* coordinator's hash chain */
 	struct group *lnext;		/* coordinator's list, in order of creation */
+	struct group *lprev;
 };
 
 struct grp_coord;
@@ -170,7 +187,13 @@ struct grp_join_wait {
  * wait parks until the rebalance completes, or is answered at once when the
  * member rejoins unchanged (Stable, not the leader; or CompletingRebalance).
  * A static member rejoining with "" takes a new member id and the old id's
- * assignment; a parked wait of the old id gets FENCED_INSTANCE_ID.
+ * assignment; a parked wait of the old id gets FENCED_INSTANCE_ID.  In
+ * Stable, when it is not the leader and its protocols would not change the
+ * group's chosen protocol, it is answered at once with the current
+ * generation (Kafka's test; a restarted consumer's metadata differs in its
+ * owned partitions); otherwise a rebalance starts.  rebalance_ms < 0 means
+ * the session timeout.  A second JoinGroup of a member whose first is still
+ * parked answers the first with REBALANCE_IN_PROGRESS.
  */
 void grp_join(struct grp_coord *c, const struct grp_join_args *a, int64_t now,
 	      struct grp_join_wait *w);
@@ -215,7 +238,8 @@ struct grp_sync_wait {
 };
 
 /*
- * Checks: unknown group or member -> UNKNOWN_MEMBER_ID; FENCED_INSTANCE_ID;
+ * Checks: group id "" -> INVALID_GROUP_ID; unknown group or member ->
+ * UNKNOWN_MEMBER_ID; FENCED_INSTANCE_ID;
  * ILLEGAL_GENERATION; protocol type or name differing from the group's ->
  * INCONSISTENT_GROUP_PROTOCOL; Empty -> UNKNOWN_MEMBER_ID; PreparingRebalance
  * -> REBALANCE_IN_PROGRESS.  In CompletingRebalance the wait parks until the
@@ -231,8 +255,9 @@ void grp_sync_cancel(struct grp_coord *c, struct grp_sync_wait *w);
 /* ---- Heartbeat, LeaveGroup ---- */
 
 /*
- * Returns NONE, or: unknown group or member -> UNKNOWN_MEMBER_ID;
- * FENCED_INSTANCE_ID; ILLEGAL_GENERATION; Empty -> UNKNOWN_MEMBER_ID;
+ * Returns NONE, or: group id "" -> INVALID_GROUP_ID; unknown group or
+ * member -> UNKNOWN_MEMBER_ID; FENCED_INSTANCE_ID; ILLEGAL_GENERATION;
+ * Empty -> UNKNOWN_MEMBER_ID;
  * PreparingRebalance -> REBALANCE_IN_PROGRESS (the session is still renewed).
  */
 int16_t grp_heartbeat(struct grp_coord *c, const char *group_id, const char *member_id,
@@ -241,8 +266,9 @@ int16_t grp_heartbeat(struct grp_coord *c, const char *group_id, const char *mem
 /*
  * One leaving member: by member id, or by instance id (member_id "" allowed
  * then; a member id that does not match the instance -> FENCED_INSTANCE_ID).
- * Unknown group or member -> UNKNOWN_MEMBER_ID.  A parked join or sync of the
- * member gets UNKNOWN_MEMBER_ID.  Stable or CompletingRebalance groups start a
+ * Group id "" -> INVALID_GROUP_ID; unknown group or member ->
+ * UNKNOWN_MEMBER_ID.  A parked join or sync of the member gets
+ * UNKNOWN_MEMBER_ID.  Stable or CompletingRebalance groups start a
  * rebalance; a PreparingRebalance may complete.  Pending member ids can leave.
  */
 int16_t grp_leave(struct grp_coord *c, const char *group_id, const char *member_id,
@@ -276,7 +302,8 @@ struct grp_offset *grp_offset_find(struct group *g, const char *topic, int32_t p
  */
 void grp_offset_del(struct grp_coord *c, const char *group_id, const char *topic,
 		    int32_t partition);
-/* A topic was deleted: forget its offsets in every group. */
+/* A topic was deleted: forget its offsets in every group (groups left Empty
+ * with no offsets are deleted). */
 void grp_offsets_drop_topic(struct grp_coord *c, const char *topic);
 
 /*
@@ -293,8 +320,9 @@ void grp_expire_offsets(struct grp_coord *c, int64_t wall_now, int64_t retention
 /* ---- DeleteGroups ---- */
 
 /*
- * NONE and the group is gone with its offsets; GROUP_ID_NOT_FOUND; or
- * NON_EMPTY_GROUP while it has members.
+ * NONE and the group is gone with its offsets and pending member ids;
+ * GROUP_ID_NOT_FOUND; or NON_EMPTY_GROUP unless it is Empty (Kafka's test:
+ * a rebalance whose members all left is still not Empty).
  */
 int16_t grp_delete(struct grp_coord *c, const char *group_id);
 
@@ -304,8 +332,12 @@ int16_t grp_delete(struct grp_coord *c, const char *group_id);
 int64_t grp_next_deadline(struct grp_coord *c);
 /*
  * Act on every deadline <= now: expire sessions and pending member ids, end
- * initial delays and rebalance timeouts (members that did not rejoin are
- * removed), and remove members that did not sync in time.
+ * initial delays (in a group's first rebalance, generation 0, each new member
+ * earns one more delay, within the rebalance timeout: Kafka's
+ * InitialDelayedJoin) and rebalance timeouts (dynamic members that did not rejoin
+ * are removed; static ones stay until their session expires, as in Kafka),
+ * and remove members that did not sync in time.  Parked members (in JoinGroup
+ * during a rebalance, or in SyncGroup) do not expire.
  */
 void grp_tick(struct grp_coord *c, int64_t now);
 

@@ -1,39 +1,49 @@
 /*
  * h_coordinator.c - FindCoordinator.
  *
- * Which broker coordinates a consumer group or a transactional id.  The
- * group and transaction coordinators are not built yet, so every key is
- * answered with COORDINATOR_NOT_AVAILABLE, which clients treat as retriable,
- * and a message saying why.  The API is still advertised: librdkafka 2.0.2
- * enables lz4 compression only when FindCoordinator v0 appears in
- * ApiVersions.  Key types other than group (0) and transaction (1) are
- * INVALID_REQUEST, as in Kafka.
+ * This broker coordinates every consumer group: a group key is answered
+ * with this node's id and advertised address.  Transactions are not built
+ * yet, so a transactional id gets COORDINATOR_NOT_AVAILABLE, which clients
+ * treat as retriable, and a message saying why.  An empty group id and key
+ * types other than group (0) and transaction (1) are INVALID_REQUEST, as in
+ * Kafka.  v4 batches keys; each is answered on its own.
  */
 #include "kreq.h"
 
-static int16_t answer(int8_t key_type, const char **msg)
+static void answer(struct kreq *kr, int8_t key_type, struct kc_str key, int16_t *err,
+		   struct kc_str *msg, int32_t *node, struct kc_str *host, int32_t *port)
 {
+	struct kafka *k = kr->k;
+
+	*node = -1;
+	*host = kstr("");
+	*port = -1;
+	*msg = KC_NULL_STR;
 	if (key_type != 0 && key_type != 1) {
-		*msg = "unknown coordinator key type";
-		return KERR_INVALID_REQUEST;
+		*err = KERR_INVALID_REQUEST;
+		*msg = kstr("unknown coordinator key type");
+	} else if (key_type == 1) {
+		*err = KERR_COORDINATOR_NOT_AVAILABLE;
+		*msg = kstr("transactions are not supported by this broker yet");
+	} else if (key.len <= 0) {
+		*err = KERR_INVALID_REQUEST;
+		*msg = kstr("empty group id");
+	} else {
+		*err = KERR_NONE;
+		*node = k->cfg->node_id;
+		*host = kstr(k->adv_host);
+		*port = k->adv_port;
 	}
-	*msg = key_type == 0 ? "consumer groups are not supported by this broker yet"
-			     : "transactions are not supported by this broker yet";
-	return KERR_COORDINATOR_NOT_AVAILABLE;
 }
 
 void h_find_coordinator(struct kreq *kr)
 {
 	struct find_coordinator_req *rq = kr->body;
 	struct find_coordinator_resp *rs = kr->resp;
-	const char *msg;
 
 	if (kr->ver < 4) {
-		rs->error_code = answer(rq->key_type, &msg);
-		rs->error_message = kstr(msg);
-		rs->node_id = -1;
-		rs->host = kstr("");
-		rs->port = -1;
+		answer(kr, rq->key_type, rq->key, &rs->error_code, &rs->error_message, &rs->node_id,
+		       &rs->host, &rs->port);
 		kreq_reply(kr);
 		return;
 	}
@@ -46,11 +56,8 @@ void h_find_coordinator(struct kreq *kr)
 	for (int32_t i = 0; i < n; i++) {
 		struct find_coordinator_resp_coordinator *c = &rs->coordinators[i];
 		c->key = rq->coordinator_keys[i];
-		c->error_code = answer(rq->key_type, &msg);
-		c->error_message = kstr(msg);
-		c->node_id = -1;
-		c->host = kstr("");
-		c->port = -1;
+		answer(kr, rq->key_type, c->key, &c->error_code, &c->error_message, &c->node_id,
+		       &c->host, &c->port);
 	}
 	kreq_reply(kr);
 }

@@ -317,6 +317,7 @@ void h_delete_topics(struct kreq *kr)
 			continue;
 		}
 		log_info("kafka", "deleting topic %s", t->name);
+		grp_offsets_drop_topic(k->gc, t->name);
 		topic_delete(k->reg, t);
 	}
 	finish_changes(kr);

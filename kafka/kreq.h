@@ -20,6 +20,7 @@
 #include "msgs.h"
 #include "kerr.h"
 #include "topic.h"
+#include "group.h"
 #include "../kernel/arena.h"
 #include "../kernel/config.h"
 #include "../kernel/loop.h"
@@ -34,6 +35,9 @@ struct kafka {
 	int32_t adv_port;
 	int32_t listen_port;		/* what the listener bound */
 	int adv_port_explicit;
+	struct grp_coord *gc;		/* consumer groups (kafka/groups.c) */
+	struct loop_timer gtimer;	/* the coordinator's next deadline */
+	struct loop_timer etimer;	/* offset expiry */
 };
 
 struct kreq;
@@ -99,6 +103,16 @@ void h_produce(struct kreq *kr);
 void h_fetch(struct kreq *kr);
 void h_list_offsets(struct kreq *kr);
 void h_find_coordinator(struct kreq *kr);
+void h_join_group(struct kreq *kr);
+void h_sync_group(struct kreq *kr);
+void h_heartbeat(struct kreq *kr);
+void h_leave_group(struct kreq *kr);
+void h_list_groups(struct kreq *kr);
+void h_describe_groups(struct kreq *kr);
+void h_delete_groups(struct kreq *kr);
+void h_offset_commit(struct kreq *kr);
+void h_offset_fetch(struct kreq *kr);
+void h_offset_delete(struct kreq *kr);
 
 /*
  * Topic changes go to the store's metadata journal (durable in log order
@@ -111,6 +125,40 @@ struct kjournal {
 };
 /* Journal the bytes of w; 0 (j->done will run) or an sl_err (it will not). */
 int kafka_journal(struct kafka *k, const struct sl_wr *w, struct kjournal *j);
+
+/*
+ * The group coordinator's glue (kafka/groups.c).  kgroups_kick() re-arms the
+ * coordinator's timer and must follow every call into the engine that can
+ * change a deadline; kgroups_now() is the engine's monotonic clock.
+ */
+int kgroups_init(struct kafka *k);
+void kgroups_destroy(struct kafka *k);
+int64_t kgroups_now(struct kafka *k);
+void kgroups_kick(struct kafka *k);
+/* Apply one group record from the journal (recovery). */
+void kgroups_replay(struct kafka *k, const uint8_t *p, size_t n);
+/* Expire committed offsets now (also run by a timer), journaling tombstones. */
+void kgroups_expire(struct kafka *k, int64_t wall_now);
+
+/*
+ * A group record under construction: gj_begin, then gj_commit or gj_delete
+ * per entry, then gj_submit (journal it; kj->done runs later unless it
+ * returns an error) or gj_abandon.  ops: 1 commit, 2 delete offsets,
+ * 3 delete the group.
+ */
+struct gjournal {
+	struct sl_wr w;
+	size_t count_at;
+	int32_t n;
+};
+void gj_begin(struct gjournal *j, uint8_t op, const char *group);
+void gj_commit(struct gjournal *j, const struct grp_offset *o);
+void gj_delete(struct gjournal *j, const char *topic, int32_t partition);
+int gj_submit(struct kafka *k, struct gjournal *j, struct kjournal *kj);
+void gj_abandon(struct gjournal *j);
+
+/* "/host" for DescribeGroups' client_host, from a connection's "host:port". */
+const char *kreq_client_host(struct kreq *kr);
 
 /* Auto-create for Metadata; NULL when not allowed or invalid. */
 struct topic *kafka_auto_create(struct kafka *k, const char *name, size_t len, int16_t *err);

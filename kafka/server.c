@@ -38,10 +38,20 @@ const struct kapi kapis[] = {
 	{ 1, 0, 12, 4, 12, h_fetch },		/* Fetch */
 	{ 2, 0, 7, 0, 7, h_list_offsets },	/* ListOffsets */
 	{ 3, 0, 12, 0, 12, h_metadata },	/* Metadata */
+	{ 8, 0, 8, 0, 8, h_offset_commit },	/* OffsetCommit */
+	{ 9, 0, 8, 0, 8, h_offset_fetch },	/* OffsetFetch */
 	{ 10, 0, 4, 0, 4, h_find_coordinator },	/* FindCoordinator */
+	{ 11, 0, 9, 0, 9, h_join_group },	/* JoinGroup */
+	{ 12, 0, 4, 0, 4, h_heartbeat },	/* Heartbeat */
+	{ 13, 0, 5, 0, 5, h_leave_group },	/* LeaveGroup */
+	{ 14, 0, 5, 0, 5, h_sync_group },	/* SyncGroup */
+	{ 15, 0, 5, 0, 5, h_describe_groups },	/* DescribeGroups */
+	{ 16, 0, 4, 0, 4, h_list_groups },	/* ListGroups */
 	{ 18, 0, 3, 0, 3, h_api_versions },	/* ApiVersions */
 	{ 19, 0, 7, 0, 7, h_create_topics },	/* CreateTopics */
 	{ 20, 0, 6, 0, 6, h_delete_topics },	/* DeleteTopics */
+	{ 42, 0, 2, 0, 2, h_delete_groups },	/* DeleteGroups */
+	{ 47, 0, 0, 0, 0, h_offset_delete },	/* OffsetDelete */
 };
 const size_t nkapis = sizeof(kapis) / sizeof(kapis[0]);
 
@@ -70,6 +80,11 @@ struct kafka *kafka_new(struct loop *l, const struct config *cfg, struct store *
 		free(k);
 		return NULL;
 	}
+	if (kgroups_init(k) != 0) {
+		registry_destroy(k->reg);
+		free(k);
+		return NULL;
+	}
 	store_set_meta_handler(st, replay_meta, k);
 	const char *adv = cfg->advertised_listeners && *cfg->advertised_listeners
 				  ? cfg->advertised_listeners : cfg->listeners;
@@ -95,6 +110,7 @@ void kafka_destroy(struct kafka *k)
 {
 	if (!k)
 		return;
+	kgroups_destroy(k);
 	registry_destroy(k->reg);
 	free(k);
 }
@@ -284,10 +300,40 @@ static void auto_create_journaled(struct kjournal *j, int err)
 	free(j);
 }
 
+/*
+ * Journal records start with a kind: topic records with their version (1),
+ * group records with 2 (kafka/groups.c).  A topic's deletion also forgets
+ * the offsets committed for it, as it did when it happened.
+ */
 static void replay_meta(void *arg, const uint8_t *p, size_t n)
 {
 	struct kafka *k = arg;
+
+	if (n >= 1 && p[0] == 2) {
+		kgroups_replay(k, p, n);
+		return;
+	}
+	if (n >= 18 && p[0] == 1 && p[1] == 2) {
+		struct topic *t = topic_find_id(k->reg, p + 2);
+		if (t)
+			grp_offsets_drop_topic(k->gc, t->name);
+	}
 	topic_replay(k->reg, p, n, k->cfg->message_max_bytes);
+}
+
+const char *kreq_client_host(struct kreq *kr)
+{
+	const char *peer = kr->req ? conn_peer(kr->req->c) : "";
+	const char *colon = strrchr(peer, ':');
+	size_t len = colon ? (size_t)(colon - peer) : strlen(peer);
+	char *out = arena_alloc(&kr->a, len + 2);
+
+	if (!out)
+		return "";
+	out[0] = '/';
+	memcpy(out + 1, peer, len);
+	out[len + 1] = 0;
+	return out;
 }
 
 struct topic *kafka_auto_create(struct kafka *k, const char *name, size_t len, int16_t *err)

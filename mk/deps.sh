@@ -5,7 +5,8 @@
 # Four steps, each skipped when its result is already present, so a second
 # run takes well under a second:
 #   1. Debian packages: compilers (musl-gcc, clang with libFuzzer), the test
-#      clients (kcat, confluent-kafka, kafka-python, boto3), node and npm.
+#      clients (kcat, confluent-kafka, kafka-python, boto3), node and npm,
+#      python3 (mk/gen-ta.py) and ca-certificates (the compiled-in anchors).
 #   2. BearSSL and zstd, built from Debian's source packages with musl-gcc
 #      into build/deps/{include,lib}.  They get their own flags, never ours
 #      (-Werror in a dependency would only break the build on a new compiler).
@@ -38,7 +39,7 @@ fi
 
 PACKAGES="build-essential make musl-tools clang libclang-rt-14-dev llvm kcat
 librdkafka-dev python3-confluent-kafka python3-kafka python3-boto3 dpkg-dev
-openssl ca-certificates xz-utils lz4 zstd python3-snappy linux-libc-dev fio"
+python3 openssl ca-certificates xz-utils lz4 zstd python3-snappy linux-libc-dev fio"
 
 installed() { # package
 	dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'

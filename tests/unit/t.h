@@ -26,6 +26,9 @@ static int t_passed, t_failed;
 	"  %s:%d: %s == %s: %lld != %lld\n", __FILE__, __LINE__, #a, #b, t_a_, t_b_); } } while (0)
 #define T_MEMEQ(a, b, n) do { if (memcmp((a), (b), (n)) != 0) { t_failed_checks++; \
 	fprintf(stderr, "  %s:%d: bytes differ: %s vs %s\n", __FILE__, __LINE__, #a, #b); } } while (0)
+#define T_STR_EQ(a, b) do { const char *t_sa_ = (a), *t_sb_ = (b); \
+	if (strcmp(t_sa_, t_sb_) != 0) { t_failed_checks++; fprintf(stderr, \
+	"  %s:%d: %s == %s: \"%s\" != \"%s\"\n", __FILE__, __LINE__, #a, #b, t_sa_, t_sb_); } } while (0)
 
 #define T_RUN(fn) do { int t_before_ = t_failed_checks; fn(); \
 	if (t_failed_checks == t_before_) { t_passed++; printf("ok %s %s\n", __FILE__, #fn); } \

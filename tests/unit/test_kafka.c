@@ -7,23 +7,10 @@
  *
  * The WAL runs on its pwrite path, where faults come in through wal_sys.
  */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <stdlib.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <unistd.h>
-#include "t.h"
-#include "../../kafka/kafka.h"
-#include "../../kafka/kerr.h"
-#include "../../kafka/msgs.h"
+#include "tbroker.h"
 #include "../../kernel/crc32c.h"
-#include "../../kernel/log.h"
-#include "../../storage/wal.h"
 
-static struct loop *L;
 static int fail_writes;
 
 static ssize_t eio_pwrite(int fd, const void *buf, size_t n, off_t off)
@@ -33,83 +20,6 @@ static ssize_t eio_pwrite(int fd, const void *buf, size_t n, off_t off)
 		return -1;
 	}
 	return pwrite(fd, buf, n, off);
-}
-
-static void stop_loop(struct loop *l, void *arg)
-{
-	loop_stop(l);
-}
-
-/* Run the loop a millisecond at a time until fd is readable or ms pass. */
-static void pump(int fd, int ms)
-{
-	for (int i = 0; i < ms; i++) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		if (poll(&p, 1, 0) == 1)
-			return;
-		struct loop_timer t;
-		loop_timer_init(&t, stop_loop, NULL);
-		loop_timer_set(L, &t, 1);
-		(void)loop_run(L);
-		loop_timer_cancel(L, &t);
-	}
-}
-
-/*
- * Send one request (header v1, body encoded from req at version ver) and
- * decode the answer's body into resp with the arena.  0 on success.
- */
-static int roundtrip(int fd, int16_t key, int16_t ver, const void *req, void *resp, struct arena *a)
-{
-	static int32_t corr = 100;
-	const struct kc_api *api = kc_api_find(key);
-	int flex = ver >= api->flex_min;
-	struct sl_wr w;
-	size_t at;
-	uint8_t hdr[4];
-
-	wr_init(&w, 0);
-	(void)wr_reserve(&w, 4, &at);
-	wr_i16(&w, key);
-	wr_i16(&w, ver);
-	wr_i32(&w, ++corr);
-	wr_i16(&w, 4);
-	wr_bytes(&w, "test", 4);
-	if (flex)
-		wr_u8(&w, 0);	/* header tags */
-	if (kc_encode(api->req, ver, flex, req, &w) != 0)
-		return -1;
-	wr_patch_u32(&w, at, (uint32_t)(w.len - 4));
-	if (write(fd, w.p, w.len) != (ssize_t)w.len)
-		return -1;
-	wr_free(&w);
-
-	/* Read the size, then the body, pumping the broker's loop meanwhile. */
-	size_t got = 0, need = 4;
-	uint8_t *body = NULL;
-	while (got < need) {
-		pump(fd, 2000);
-		uint8_t *dst = body ? body + got - 4 : hdr + got;
-		ssize_t r = recv(fd, dst, need - got, MSG_DONTWAIT);
-		if (r <= 0)
-			continue;
-		got += (size_t)r;
-		if (!body && got == 4) {
-			need = 4 + sl_load_be32(hdr);
-			body = arena_alloc(a, need);
-		}
-	}
-	struct sl_rd rd;
-	int32_t c;
-	rd_init(&rd, body, need - 4);
-	if (rd_i32(&rd, &c) || c != corr)
-		return -1;
-	if (flex && key != 18) {
-		uint8_t tags;
-		if (rd_u8(&rd, &tags))
-			return -1;
-	}
-	return kc_decode(api->resp, ver, flex, &rd, a, resp);
 }
 
 /* One uncompressed batch of one record whose value is v. */
@@ -212,61 +122,18 @@ static int64_t high_watermark(int fd, const char *t)
 	return hw;
 }
 
-static int16_t create_topic(int fd, const char *t)
-{
-	struct arena a;
-	struct create_topics_req_creatable_topic ct = { 0 };
-	struct create_topics_req rq;
-	struct create_topics_resp rs;
-	int16_t err = -100;
-
-	arena_init(&a, 0);
-	kc_defaults(&kc_create_topics_req, &rq);
-	ct.name = kc_str_of(t, (int32_t)strlen(t));
-	ct.num_partitions = 1;
-	ct.replication_factor = 1;
-	rq.topics = &ct;
-	rq.topics_n = 1;
-	if (roundtrip(fd, 19, 4, &rq, &rs, &a) == 0 && rs.topics_n == 1)
-		err = rs.topics[0].error_code;
-	arena_free(&a);
-	return err;
-}
-
 static void test_device_error_reaches_the_client(void)
 {
 	const char *path = "build/test-kafka-wal";
-	struct wal_ident ident = { "sluice-local", 0 };
-	struct config cfg;
-	char why[256];
-	int err;
+	struct tbroker b;
 	int64_t base = -1;
 
-	mkdir("build", 0755);
-	unlink(path);
-	T_EQ(config_init(&cfg), 0);
-	T_EQ(wal_format(path, 8 << 20, &ident, 0, why, sizeof(why)), 0);
-	struct wal *w = wal_open(L, path, &ident, &err, why, sizeof(why));
-	T_CHECK(w != NULL);
-	if (!w)
+	T_EQ(tb_start(&b, path, 1, NULL), 0);
+	if (b.fd < 0) {
+		tb_stop(&b);
 		return;
-	struct store *st = store_new(L);
-	store_set_wal(st, w);
-	struct kafka *k = kafka_new(L, &cfg, st);
-	struct wal_recovery rec;
-	T_EQ(store_recover(st, &rec), 0);
-	struct net_limits lim = { 1 << 20, 10, 100, 1 << 20 };
-	struct net_ops ops = { .on_request = kafka_on_request };
-	struct server *srv = server_listen(L, "127.0.0.1", 0, &lim, &ops, k);
-	T_CHECK(srv != NULL);
-	if (!srv)
-		return;
-	kafka_set_port(k, server_port(srv));
-
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(server_port(srv)) };
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	T_EQ(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	}
+	int fd = b.fd;
 
 	T_EQ(create_topic(fd, "faults"), KERR_NONE);
 	T_EQ(produce(fd, "faults", "first", &base), KERR_NONE);
@@ -284,12 +151,7 @@ static void test_device_error_reaches_the_client(void)
 	T_EQ(produce(fd, "faults", "third", &base), KERR_KAFKA_STORAGE_ERROR);
 	T_EQ(high_watermark(fd, "faults"), 1);
 
-	close(fd);
-	server_destroy(srv);
-	wal_close(w);
-	kafka_destroy(k);
-	store_destroy(st);
-	config_free(&cfg);
+	tb_stop(&b);
 	unlink(path);
 }
 

@@ -1,0 +1,201 @@
+/*
+ * tbroker.h - the broker in one process for unit tests: a WAL file, the
+ * store, the Kafka front end and a listener on a loopback port, and a client
+ * socket that speaks requests built with the codec.
+ *
+ * tb_start() formats the WAL when asked, else recovers what it holds, so a
+ * test can stop and start a broker on the same file as a restart would.
+ * Everything here is static: include it from one test file.
+ */
+#ifndef SL_TESTS_TBROKER_H
+#define SL_TESTS_TBROKER_H
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "t.h"
+#include "../../kafka/kafka.h"
+#include "../../kafka/kerr.h"
+#include "../../kafka/msgs.h"
+#include "../../kernel/log.h"
+#include "../../storage/wal.h"
+
+static struct loop *L;
+
+struct tbroker {
+	struct config cfg;
+	struct wal *w;
+	struct store *st;
+	struct kafka *k;
+	struct server *srv;
+	int fd;			/* the client's connection */
+};
+
+static void stop_loop(struct loop *l, void *arg)
+{
+	loop_stop(l);
+}
+
+/* Run the loop a millisecond at a time until fd is readable or ms pass. */
+static void pump(int fd, int ms)
+{
+	for (int i = 0; i < ms; i++) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		if (poll(&p, 1, 0) == 1)
+			return;
+		struct loop_timer t;
+		loop_timer_init(&t, stop_loop, NULL);
+		loop_timer_set(L, &t, 1);
+		(void)loop_run(L);
+		loop_timer_cancel(L, &t);
+	}
+}
+
+/*
+ * Send one request (header v1, body encoded from req at version ver) and
+ * decode the answer's body into resp with the arena.  0 on success.
+ */
+static int __attribute__((unused)) roundtrip(int fd, int16_t key, int16_t ver, const void *req, void *resp, struct arena *a)
+{
+	static int32_t corr = 100;
+	const struct kc_api *api = kc_api_find(key);
+	int flex = ver >= api->flex_min;
+	struct sl_wr w;
+	size_t at;
+	uint8_t hdr[4];
+
+	wr_init(&w, 0);
+	(void)wr_reserve(&w, 4, &at);
+	wr_i16(&w, key);
+	wr_i16(&w, ver);
+	wr_i32(&w, ++corr);
+	wr_i16(&w, 4);
+	wr_bytes(&w, "test", 4);
+	if (flex)
+		wr_u8(&w, 0);	/* header tags */
+	if (kc_encode(api->req, ver, flex, req, &w) != 0)
+		return -1;
+	wr_patch_u32(&w, at, (uint32_t)(w.len - 4));
+	if (write(fd, w.p, w.len) != (ssize_t)w.len)
+		return -1;
+	wr_free(&w);
+
+	/* Read the size, then the body, pumping the broker's loop meanwhile. */
+	size_t got = 0, need = 4;
+	uint8_t *body = NULL;
+	while (got < need) {
+		pump(fd, 2000);
+		uint8_t *dst = body ? body + got - 4 : hdr + got;
+		ssize_t r = recv(fd, dst, need - got, MSG_DONTWAIT);
+		if (r <= 0)
+			continue;
+		got += (size_t)r;
+		if (!body && got == 4) {
+			need = 4 + sl_load_be32(hdr);
+			body = arena_alloc(a, need);
+		}
+	}
+	struct sl_rd rd;
+	int32_t c;
+	rd_init(&rd, body, need - 4);
+	if (rd_i32(&rd, &c) || c != corr)
+		return -1;
+	if (flex && key != 18) {
+		uint8_t tags;
+		if (rd_u8(&rd, &tags))
+			return -1;
+	}
+	return kc_decode(api->resp, ver, flex, &rd, a, resp);
+}
+
+static int16_t __attribute__((unused)) create_topic(int fd, const char *t)
+{
+	struct arena a;
+	struct create_topics_req_creatable_topic ct = { 0 };
+	struct create_topics_req rq;
+	struct create_topics_resp rs;
+	int16_t err = -100;
+
+	arena_init(&a, 0);
+	kc_defaults(&kc_create_topics_req, &rq);
+	ct.name = kc_str_of(t, (int32_t)strlen(t));
+	ct.num_partitions = 1;
+	ct.replication_factor = 1;
+	rq.topics = &ct;
+	rq.topics_n = 1;
+	if (roundtrip(fd, 19, 4, &rq, &rs, &a) == 0 && rs.topics_n == 1)
+		err = rs.topics[0].error_code;
+	arena_free(&a);
+	return err;
+}
+
+/*
+ * Start a broker on the WAL at path (formatted first when format is set),
+ * with the --set style overrides in sets (NULL-terminated), and connect to
+ * it.  0 on success.
+ */
+static int __attribute__((unused)) tb_start(struct tbroker *b, const char *path, int format,
+					   const char *const *sets)
+{
+	struct wal_ident ident = { "sluice-local", 0 };
+	char why[256];
+	int err;
+
+	memset(b, 0, sizeof(*b));
+	b->fd = -1;
+	mkdir("build", 0755);
+	if (config_init(&b->cfg) != 0)
+		return -1;
+	for (; sets && *sets; sets++)
+		if (config_set(&b->cfg, *sets, "test", why, sizeof(why)) != 0)
+			return -1;
+	if (format) {
+		unlink(path);
+		if (wal_format(path, 8 << 20, &ident, 0, why, sizeof(why)) != 0)
+			return -1;
+	}
+	b->w = wal_open(L, path, &ident, &err, why, sizeof(why));
+	if (!b->w)
+		return -1;
+	b->st = store_new(L);
+	store_set_wal(b->st, b->w);
+	b->k = kafka_new(L, &b->cfg, b->st);
+	struct wal_recovery rec;
+	if (!b->k || store_recover(b->st, &rec) != 0)
+		return -1;
+	struct net_limits lim = { 1 << 20, 10, 100, 1 << 20 };
+	struct net_ops ops = { .on_request = kafka_on_request };
+	b->srv = server_listen(L, "127.0.0.1", 0, &lim, &ops, b->k);
+	if (!b->srv)
+		return -1;
+	kafka_set_port(b->k, server_port(b->srv));
+	b->fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(server_port(b->srv)) };
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	return connect(b->fd, (struct sockaddr *)&sa, sizeof(sa));
+}
+
+/* Stop everything tb_start made (in any state it left). */
+static void __attribute__((unused)) tb_stop(struct tbroker *b)
+{
+	if (b->fd >= 0)
+		close(b->fd);
+	pump(-1, 5);	/* let the server see the close */
+	if (b->srv)
+		server_destroy(b->srv);
+	pump(-1, 2);	/* closed connections are freed by a deferred task */
+	if (b->w)
+		wal_close(b->w);
+	kafka_destroy(b->k);
+	if (b->st)
+		store_destroy(b->st);
+	config_free(&b->cfg);
+	memset(b, 0, sizeof(*b));
+	b->fd = -1;
+}
+
+#endif

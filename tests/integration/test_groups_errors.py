@@ -486,6 +486,10 @@ def join_send(c, ver, group, member, ptype="consumer", protocols=(), session=100
     return c.send(JOIN, ver, body)
 
 
+def join_call(c, ver, group, member, timeout=RECV_S, **kw):
+    return join_recv(c, join_send(c, ver, group, member, **kw), ver, timeout)
+
+
 def join_recv(c, corr, ver, timeout=RECV_S):
     d = c.recv(corr, timeout)
     r = {}
@@ -938,13 +942,13 @@ def c_commit_metadata_too_large(c):
 def c_join_session_timeout(c):
     group = "grp-session-" + RUN_ID
     for session in (1000, 2000000):
-        r = join_recv(c, join_send(c, 5, group, "", protocols=[("range", subscription([TOPIC]))],
-                                   session=session), 5)
+        r = join_call(c, 5, group, "", protocols=[("range", subscription([TOPIC]))],
+                      session=session, timeout=5)
         expect("JoinGroup with session.timeout.ms %d" % session, r["error"], INVALID_SESSION_TIMEOUT)
 
 
 def c_join_invalid_group_id(c):
-    r = join_recv(c, join_send(c, 5, "", "", protocols=[("range", subscription([TOPIC]))]), 5)
+    r = join_call(c, 5, "", "", protocols=[("range", subscription([TOPIC]))], timeout=5)
     expect("JoinGroup for group \"\"", r["error"], INVALID_GROUP_ID)
 
 
@@ -952,13 +956,13 @@ def c_join_member_id_required(c):
     for ver in (4, 9):
         group = "grp-mid-v%d-%s" % (ver, RUN_ID)
         protos = [("range", subscription([TOPIC]))]
-        r = join_recv(c, join_send(c, ver, group, "", protocols=protos), 5)
+        r = join_call(c, ver, group, "", protocols=protos, timeout=5)
         expect("JoinGroup v%d without a member id" % ver, r["error"], MEMBER_ID_REQUIRED)
         if not r["member_id"]:
             raise Check("v%d MEMBER_ID_REQUIRED without a member id" % ver)
         expect("generation with MEMBER_ID_REQUIRED", r["generation"], -1)
         mid = r["member_id"]
-        r = join_recv(c, join_send(c, ver, group, mid, protocols=protos))
+        r = join_call(c, ver, group, mid, protocols=protos)
         expect("JoinGroup v%d rejoin with the given id" % ver, r["error"], NONE)
         expect("member id after the rejoin", r["member_id"], mid)
         expect("leader", r["leader"], mid)
@@ -970,16 +974,16 @@ def c_join_member_id_required(c):
         expect("the leader's copy of its metadata", r["members"][0]["metadata"], protos[0][1])
         leave(c, 5 if ver >= 5 else 1, group, [mid])
     group = "grp-mid-v3-" + RUN_ID
-    r = join_recv(c, join_send(c, 3, group, "", protocols=[("range", subscription([TOPIC]))]))
+    r = join_call(c, 3, group, "", protocols=[("range", subscription([TOPIC]))])
     expect("JoinGroup v3 without a member id", r["error"], NONE)
     if not r["member_id"]:
         raise Check("JoinGroup v3 gave no member id")
     # A member id the coordinator never handed out, in a live group and in none.
-    r = join_recv(c, join_send(c, 5, group, "made-up-member",
-                               protocols=[("range", subscription([TOPIC]))]), 5)
+    r = join_call(c, 5, group, "made-up-member",
+                  protocols=[("range", subscription([TOPIC]))], timeout=5)
     expect("JoinGroup with a made-up member id", r["error"], UNKNOWN_MEMBER_ID)
-    r = join_recv(c, join_send(c, 5, "grp-mid-nogroup-" + RUN_ID, "made-up-member",
-                               protocols=[("range", subscription([TOPIC]))]), 5)
+    r = join_call(c, 5, "grp-mid-nogroup-" + RUN_ID, "made-up-member",
+                  protocols=[("range", subscription([TOPIC]))], timeout=5)
     expect("JoinGroup of an unknown group with a member id", r["error"], UNKNOWN_MEMBER_ID)
 
 
@@ -988,20 +992,20 @@ def c_join_inconsistent_protocol(c):
     a = one_member_group(group, TOPIC)
     try:
         gen = a.gen
-        r = join_recv(c, join_send(c, 5, group, "", ptype="connect",
-                                   protocols=[("range", subscription([TOPIC]))]), 5)
+        r = join_call(c, 5, group, "", ptype="connect",
+                      protocols=[("range", subscription([TOPIC]))], timeout=5)
         expect("JoinGroup with protocol type connect into a consumer group", r["error"],
                INCONSISTENT_GROUP_PROTOCOL)
-        r = join_recv(c, join_send(c, 9, group, "", ptype="connect",
-                                   protocols=[("range", subscription([TOPIC]))]), 5)
+        r = join_call(c, 9, group, "", ptype="connect",
+                      protocols=[("range", subscription([TOPIC]))], timeout=5)
         expect("the same in JoinGroup v9", r["error"], INCONSISTENT_GROUP_PROTOCOL)
-        r = join_recv(c, join_send(c, 5, group, "",
-                                   protocols=[("no-such-assignor", subscription([TOPIC]))]), 5)
+        r = join_call(c, 5, group, "",
+                      protocols=[("no-such-assignor", subscription([TOPIC]))], timeout=5)
         expect("JoinGroup with no protocol in common", r["error"], INCONSISTENT_GROUP_PROTOCOL)
-        r = join_recv(c, join_send(c, 5, "grp-ptype-empty-" + RUN_ID, "", protocols=[]), 5)
+        r = join_call(c, 5, "grp-ptype-empty-" + RUN_ID, "", protocols=[], timeout=5)
         expect("JoinGroup with no protocols", r["error"], INCONSISTENT_GROUP_PROTOCOL)
-        r = join_recv(c, join_send(c, 5, "grp-ptype-empty-" + RUN_ID, "", ptype="",
-                                   protocols=[("range", subscription([TOPIC]))]), 5)
+        r = join_call(c, 5, "grp-ptype-empty-" + RUN_ID, "", ptype="",
+                      protocols=[("range", subscription([TOPIC]))], timeout=5)
         expect("JoinGroup with protocol type \"\"", r["error"], INCONSISTENT_GROUP_PROTOCOL)
         expect("heartbeat of the member after the refused joins", a.heartbeat(), NONE)
         g = describe(c, 0, [group])[group]

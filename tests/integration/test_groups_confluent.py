@@ -450,8 +450,8 @@ def run_eager(workdir):
                    "the kill (%s)" % (never, limit + 2, describe_owners(live))
         if slow:
             return "taken over later than %.0f s after the kill: %s" % (limit, slow)
-        return ("", "taken over %s s after the kill"
-                % {p: round(t, 1) for p, t in sorted(firsts.items())})
+        return ("", "taken over %s s after the kill; %s" % (
+            {p: round(t, 1) for p, t in sorted(firsts.items())}, handover(victim, live, lost)))
     case("groups_eager_failover", failover)
 
     newcomer = Proc(workdir, "eager-c3", group, topic, "range")
@@ -468,6 +468,19 @@ def run_eager(workdir):
     case("groups_eager_new_member_share", new_member_share)
     load.pump(2, procs=live)
     return finish(load, everything, live, "eager", check_disjoint=True)
+
+
+def handover(victim, live, lost):
+    """Per partition: the killed member's last offset and where the next
+    owner started (at most its last + 1; lower means redelivery)."""
+    parts = []
+    for p in lost:
+        last = max((e["o"] for e in victim.consumed() if e["p"] == p), default=None)
+        after = [e for pr in live for e in pr.consumed()
+                 if e["p"] == p and e["t"] > victim.killed_at]
+        first = min(after, key=lambda e: e["t"])["o"] if after else None
+        parts.append("partition %d: last read %s, next owner started at %s" % (p, last, first))
+    return ", ".join(parts)
 
 
 def fail_rest(procs, prefix):

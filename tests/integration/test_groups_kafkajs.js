@@ -382,7 +382,13 @@ async function main () {
     const slow = lost.filter(p => firsts[p] > limit)
     const shown = lost.map(p => `${p}: ${firsts[p].toFixed(1)} s`).join(', ')
     if (slow.length) return `taken over later than ${limit} s after the kill: ${shown}`
-    return ['', `taken over ${shown} after the kill`]
+    const handover = lost.map(p => {
+      const mine = victim.msgs.filter(m => m.p === p).map(m => m.o)
+      const after = live.flatMap(x => x.msgs).filter(m => m.p === p && m.t > victim.killedAt)
+      const first = after.length ? after.reduce((a, b) => (b.t < a.t ? b : a)).o : 'none'
+      return `partition ${p}: last read ${mine.length ? Math.max(...mine) : 'none'}, next owner started at ${first}`
+    }).join(', ')
+    return ['', `taken over ${shown} after the kill; ${handover}`]
   })
 
   const newcomer = new Proc(workdir, 'kjs-c3', group, topic)

@@ -20,7 +20,9 @@
  *   2. m->joined is set only in PreparingRebalance; it is cleared for every
  *      member when a rebalance completes.  m->join != NULL implies it.
  *   3. m->sync != NULL only in CompletingRebalance, with m->synced set.
- *   4. g->protocol != NULL iff the group is CompletingRebalance or Stable.
+ *   4. g->protocol != NULL in CompletingRebalance and Stable, and NULL while
+ *      Empty; a PreparingRebalance that follows a generation keeps the old
+ *      one until the next is chosen, as Kafka's protocolName does.
  *   5. While the group has members, at least one protocol is supported by
  *      every member (each join is checked against all members, the joining
  *      one included with its old protocols), so a protocol can be chosen.

@@ -102,7 +102,8 @@ struct group {
 	enum grp_state state;
 	int32_t generation;		/* 0 until the first rebalance completes */
 	char *protocol_type;		/* NULL until a member joins; kept while Empty */
-	char *protocol;			/* chosen protocol name; NULL unless Completing/Stable */
+	char *protocol;			/* chosen protocol name; NULL while Empty, set in
+					   Completing/Stable, kept through a rebalance */
 	char *leader;			/* the leader member's own id string (not a copy);
 					   NULL iff there are no members */
 	struct grp_member *members;	/* in order of joining */

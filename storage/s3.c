@@ -1539,7 +1539,7 @@ int s3_delete_many(struct s3 *s, const char *const *keys, size_t n, s3_fn fn, vo
 {
 	struct s3_op *op;
 	struct sl_wr w;
-	size_t i;
+	size_t i, len;
 	int err = 0;
 
 	if (s->closing)
@@ -1565,7 +1565,7 @@ int s3_delete_many(struct s3 *s, const char *const *keys, size_t n, s3_fn fn, vo
 		if (err == 0)
 			err = wr_u8(&w, 0);
 		if (err == 0)
-			op->keys[i] = (char *)wr_take(&w, NULL);
+			op->keys[i] = (char *)wr_take(&w, &len);
 		wr_free(&w);
 		if (err == 0 && !op->keys[i])
 			err = SL_E_NOMEM;
@@ -1729,6 +1729,7 @@ int s3_list(struct s3 *s, const struct s3_list_args *a, s3_fn fn, void *arg,
 {
 	struct s3_op *op;
 	struct sl_wr w;
+	size_t len;
 	int err;
 
 	if (s->closing)
@@ -1744,7 +1745,7 @@ int s3_list(struct s3 *s, const struct s3_list_args *a, s3_fn fn, void *arg,
 	if (err == 0)
 		err = wr_u8(&w, 0);
 	if (err == 0)
-		op->lprefix = (char *)wr_take(&w, NULL);
+		op->lprefix = (char *)wr_take(&w, &len);
 	wr_free(&w);
 	if (err == 0 && !op->lprefix)
 		err = SL_E_NOMEM;

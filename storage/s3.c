@@ -1296,6 +1296,25 @@ fail:
 
 /* ---- get, head, delete ---- */
 
+/* The first byte position of "bytes FIRST-LAST/TOTAL" (TOTAL may be "*"). */
+static int content_range_first(const char *v, uint64_t *first)
+{
+	uint64_t a = 0;
+	int digits = 0;
+
+	if (!v || strncmp(v, "bytes ", 6) != 0)
+		return SL_E_INVALID;
+	for (v += 6; *v >= '0' && *v <= '9'; v++, digits++) {
+		if (a > (UINT64_MAX - 9) / 10)
+			return SL_E_INVALID;
+		a = a * 10 + (uint64_t)(*v - '0');
+	}
+	if (!digits || *v != '-')
+		return SL_E_INVALID;
+	*first = a;
+	return 0;
+}
+
 static void get_done(struct s3_req *r, int err, struct http_response *resp)
 {
 	struct s3_op *op = r->op;
@@ -1307,25 +1326,42 @@ static void get_done(struct s3_req *r, int err, struct http_response *resp)
 		op_finish(op);
 		return;
 	}
-	op_ok(op, r, resp);
 	body = http_response_take_body(resp, &len);
-	if (op->ranged && resp->status == 200) {
-		/* The server ignored the range and sent the whole object: cut it. */
-		uint64_t first = op->range.first, end = op->range.last + 1;
+	if (op->ranged) {
+		/*
+		 * Where the body starts in the object: 0 for a 200 (the range was
+		 * ignored), else Content-Range's first byte.  Servers may send
+		 * more than was asked (s3rver answers "bytes=0-0" with the whole
+		 * object and says so in Content-Range): keep only the range.
+		 */
+		uint64_t at = 0, skip, want = op->range.last - op->range.first + 1;
 
-		if (end > len)
-			end = len;
-		if (first >= end) {
+		if (resp->status == 206 &&
+		    content_range_first(http_response_header(resp, "content-range"), &at) != 0)
+			at = op->range.first;
+		if (at > op->range.first) {
+			log_warn(TAG, "%s: the answer starts at byte %" PRIu64 ", not %" PRIu64,
+				 r->label, at, op->range.first);
+			free(body);
+			op_fail(op, r, SL_E_PROTO, NULL);
+			op_finish(op);
+			return;
+		}
+		skip = op->range.first - at;
+		if (skip >= len) {
 			len = 0;
 		} else {
-			memmove(body, body + first, (size_t)(end - first));
-			len = (size_t)(end - first);
+			if (len - skip < want)
+				want = len - skip;
+			memmove(body, body + skip, (size_t)want);
+			len = (size_t)want;
 		}
 	}
 	if (len == 0) {
 		free(body);
 		body = NULL;
 	}
+	op_ok(op, r, resp);
 	op->res.body = body;
 	op->res.body_len = len;
 	op->res.size = len;
@@ -1407,11 +1443,11 @@ int s3_get(struct s3 *s, const char *key, const struct s3_range *range, s3_fn fn
 		snprintf(rv, sizeof(rv), "bytes=%" PRIu64 "-%" PRIu64, range->first, range->last);
 		h[0].name = "Range";
 		h[0].value = rv;
-		/* A body larger than the range is a server ignoring it; allow whole small objects. */
-		if (range->last - range->first < max - 1)
-			max = (size_t)(range->last - range->first + 1);
-		if (max < SMALL_BODY_MAX)
-			max = SMALL_BODY_MAX;
+		/*
+		 * The cap stays max_get_bytes: a server may ignore the range and
+		 * send the whole object (s3rver does for "bytes=0-0"), which
+		 * get_done then cuts to the range.
+		 */
 	}
 	err = simple_op(s, OP_GET, "GET", key, h, range ? 1 : 0, max, get_done, fn, arg, handle, &op);
 	if (err == 0 && range) {

@@ -144,7 +144,8 @@ struct s3_options {
 	size_t multipart_threshold;	/* 8 MiB: larger puts go multipart */
 	int parts_in_flight;		/* 4 */
 	int max_conns;			/* 16: connections to the endpoint */
-	size_t max_get_bytes;		/* 256 MiB: a GET's body cap without a range */
+	size_t max_get_bytes;		/* 256 MiB: a GET's body cap (with a range too: a
+					   server may ignore it and send everything) */
 	const char *ca_file;		/* extra trusted CAs (PEM), "" or NULL: none */
 	int insecure;			/* 1: no certificate checks (tests only; logged) */
 	struct resolver *resolver;	/* borrowed; NULL: the HTTP client's own */

@@ -277,19 +277,38 @@ static void base64(const uint8_t *in, size_t n, char *out)
 	out[k] = '\0';
 }
 
-/* Content-Length and friends: digits only, no overflow. */
-static int parse_u64(const char *s, uint64_t *out)
+/*
+ * Decimal digits from r up to the first other byte (left unread); at least
+ * one, no overflow.  Header values are peer bytes: read with the cursor.
+ */
+static int rd_decimal(struct sl_rd *r, uint64_t *out)
 {
 	uint64_t v = 0;
+	int digits = 0;
+	uint8_t c;
 
-	if (!s || !*s)
-		return SL_E_INVALID;
-	for (; *s; s++) {
-		if (*s < '0' || *s > '9' || v > (UINT64_MAX - 9) / 10)
+	while (rd_left(r) && r->p[r->off] >= '0' && r->p[r->off] <= '9') {
+		if (rd_u8(r, &c) != 0 || v > (UINT64_MAX - 9) / 10)
 			return SL_E_INVALID;
-		v = v * 10 + (uint64_t)(*s - '0');
+		v = v * 10 + (uint64_t)(c - '0');
+		digits++;
 	}
+	if (!digits)
+		return SL_E_INVALID;
 	*out = v;
+	return 0;
+}
+
+/* Content-Length and friends: digits only. */
+static int parse_u64(const char *s, uint64_t *out)
+{
+	struct sl_rd r;
+
+	if (!s)
+		return SL_E_INVALID;
+	rd_init(&r, s, strlen(s));
+	if (rd_decimal(&r, out) != 0 || rd_left(&r))
+		return SL_E_INVALID;
 	return 0;
 }
 
@@ -1299,19 +1318,16 @@ fail:
 /* The first byte position of "bytes FIRST-LAST/TOTAL" (TOTAL may be "*"). */
 static int content_range_first(const char *v, uint64_t *first)
 {
-	uint64_t a = 0;
-	int digits = 0;
+	struct sl_rd r;
+	const uint8_t *p;
+	uint8_t dash;
 
-	if (!v || strncmp(v, "bytes ", 6) != 0)
+	if (!v)
 		return SL_E_INVALID;
-	for (v += 6; *v >= '0' && *v <= '9'; v++, digits++) {
-		if (a > (UINT64_MAX - 9) / 10)
-			return SL_E_INVALID;
-		a = a * 10 + (uint64_t)(*v - '0');
-	}
-	if (!digits || *v != '-')
+	rd_init(&r, v, strlen(v));
+	if (rd_bytes(&r, 6, &p) != 0 || memcmp(p, "bytes ", 6) != 0 ||
+	    rd_decimal(&r, first) != 0 || rd_u8(&r, &dash) != 0 || dash != '-')
 		return SL_E_INVALID;
-	*first = a;
 	return 0;
 }
 

@@ -94,6 +94,7 @@ struct fake {
 	int delete_batches, delete_keys_max;
 	int tokens_seen;		/* requests carrying x-amz-security-token */
 	int lose;			/* do the work, then close instead of answering */
+	int range_mode;			/* 1: ignore Range (200, all); 2: 206 with all, as s3rver */
 	char last_host[128];
 	char last_path[512];
 	char last_complete[4096];
@@ -583,7 +584,12 @@ static void handle(struct sconn *sc, char *head, const uint8_t *body, size_t ble
 		o = find(key);
 		if (!o) {
 			reply_error(sc, 404, "NoSuchKey", "The specified key does not exist.");
-		} else if (hdr(head, "range", range, sizeof(range)) &&
+		} else if (F.range_mode == 2 && hdr(head, "range", range, sizeof(range))) {
+			char cr[96];
+
+			snprintf(cr, sizeof(cr), "Content-Range: bytes 0-%zu/%zu\r\n", o->len - 1, o->len);
+			reply(sc, 206, cr, o->data, o->len, 0);
+		} else if (F.range_mode == 0 && hdr(head, "range", range, sizeof(range)) &&
 			   sscanf(range, "bytes=%llu-%llu", &a, &b) == 2) {
 			if (a >= o->len) {
 				reply_error(sc, 416, "InvalidRange", "The requested range is not satisfiable");
@@ -1436,6 +1442,22 @@ static void test_range(void)
 	T_EQ(s3_get(S3, "r", &(struct s3_range){ 9, 5 }, on_done, &c[0], NULL), SL_E_INVALID);
 	for (int i = 0; i < 3; i++)
 		call_free(&c[i]);
+
+	/* Servers that send more than the range: only the range comes back. */
+	for (int mode = 1; mode <= 2; mode++) {
+		memset(c, 0, sizeof(c));
+		F.range_mode = mode;
+		get("r", &rg, &c[0]);
+		get("r", &past, &c[1]);
+		run();
+		T_EQ(c[0].err, 0);
+		T_EQ(c[0].status, mode == 1 ? 200 : 206);
+		T_CHECK(c[0].body_len == 5 && memcmp(c[0].body, "56789", 5) == 0);
+		T_EQ(c[1].err, 0);
+		T_CHECK(c[1].body_len == 6 && memcmp(c[1].body, "abcdef", 6) == 0);
+		for (int i = 0; i < 2; i++)
+			call_free(&c[i]);
+	}
 	teardown();
 }
 

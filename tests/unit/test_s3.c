@@ -1670,10 +1670,20 @@ static void test_virtual_hosted(void)
 
 static struct s3_op *to_cancel;
 static struct loop_timer cancel_timer;
+static int puts_at_cancel;
+static int cancel_after_part;	/* wait until a part reached the server */
 
 static void do_cancel(struct loop *l, void *arg)
 {
-	s3_cancel(S3, to_cancel);
+	if (cancel_after_part && F.by_kind[K_PART] == 0) {
+		loop_timer_set(l, &cancel_timer, 10);
+		return;
+	}
+	cancel_after_part = 0;
+	if (to_cancel) {
+		s3_cancel(S3, to_cancel);
+		puts_at_cancel = F.by_kind[K_PUT];
+	}
 	if (--outstanding == 0)
 		loop_stop(l);
 }
@@ -1705,19 +1715,26 @@ static void test_cancel(void)
 	T_EQ(c[0].done, 0);
 	T_EQ(F.by_kind[K_GET], 1);
 
-	/* Waiting in backoff, then cancelled. */
-	push_fault("PUT", "503", 1);
+	/* Retrying 503s (waiting in backoff, or on the wire), then cancelled: no more attempts. */
+	push_fault("PUT", "503", 20);
 	T_EQ(s3_put(S3, "y", "v", 1, on_done, &c[1], &to_cancel), 0);
 	loop_timer_set(L, &cancel_timer, 100);
 	outstanding = 1;
 	run();
+	T_CHECK(puts_at_cancel >= 1);
+	to_cancel = NULL;
+	loop_timer_set(L, &cancel_timer, 1200);	/* longer than any backoff here */
+	outstanding = 1;
+	run();
 	T_EQ(c[1].done, 0);
-	T_EQ(F.by_kind[K_PUT], 1);
+	T_EQ(F.by_kind[K_PUT], puts_at_cancel);
+	F.nscript = 0;
 
 	/* A multipart upload with parts on the wire: aborted in the background. */
 	F.part_delay_ms = 200;
 	T_EQ(s3_put(S3, "z", data, n, on_done, &c[2], &to_cancel), 0);
-	loop_timer_set(L, &cancel_timer, 100);
+	cancel_after_part = 1;
+	loop_timer_set(L, &cancel_timer, 10);
 	outstanding = 1;
 	run();
 	/* Cancelled before anything was sent: cancel at once. */

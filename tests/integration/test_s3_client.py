@@ -335,9 +335,6 @@ def faults(s3, env, c):
          quick + ["--timeout-ms", 800, "--total-ms", 2000, "get", "f/k"], False,
          want_err="timed out", max_secs=6, default="hang:5")
     case("slow_body_succeeds", ["slow:0.05:512"], quick + ["get", "f/k"], True, max_secs=20)
-    # Nothing the faults did reached s3rver with a bad signature.
-    recs = f.requests()
-    report.note("fault server saw %d requests in the last case" % len(recs))
 
 
 def big_under_loopcheck(s3, env, c):

@@ -80,6 +80,13 @@ $(OBJ)/tests/%: tests/unit/%.c tests/unit/t.h $(LIBOBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDSTATIC) -o $@ $< $(LIBOBJ) $(LIBS)
 
+# The S3 client on the command line, for tests/integration/test_s3_client.py:
+# build/obj/tests/s3tool (musl, static) and build/san/tests/s3tool (sanitizers).
+S3TOOL  := $(OBJ)/tests/s3tool
+$(S3TOOL): tests/s3/s3tool.c $(LIBOBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDSTATIC) -o $@ $< $(LIBOBJ) $(LIBS)
+
 # The WAL benchmark (bench/run.sh runs it beside fio): the WAL and the loop, musl, static.
 $(B)/bench/walbench: bench/walbench.c $(LIBOBJ)
 	@mkdir -p $(dir $@)
@@ -101,13 +108,13 @@ $(B)/fuzz/%: tests/fuzz/%.c $(FUZZOBJ)
 	@mkdir -p $(dir $@)
 	clang $(FUZZFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZOBJ) $(LIBS)
 
-test-unit: $(UNITBIN)
+test-unit: $(UNITBIN) $(S3TOOL)
 	@sh tests/run.sh unit $(UNITBIN)
 
 test-fuzz: $(FUZZBIN)
 	@sh tests/run.sh fuzz $(FUZZBIN)
 
-test-integration: $(BIN)
+test-integration: $(BIN) $(S3TOOL)
 	@SLUICE_BIN=$(CURDIR)/$(BIN) sh tests/run.sh integration
 
 # The integration tests run twice: against the musl binary that ships, and
@@ -115,8 +122,8 @@ test-integration: $(BIN)
 # which turns memory errors under real clients into failures.
 SANBIN  := $(B)/san/sluice
 test: deps
-	@$(MAKE) --no-print-directory $(B)/sluice $(UNITBIN) $(FUZZBIN)
-	@$(MAKE) --no-print-directory SANITIZE=address,undefined $(SANBIN)
+	@$(MAKE) --no-print-directory $(B)/sluice $(UNITBIN) $(FUZZBIN) $(B)/obj/tests/s3tool
+	@$(MAKE) --no-print-directory SANITIZE=address,undefined $(SANBIN) $(B)/san/tests/s3tool
 	@SAN_BIN=$(CURDIR)/$(SANBIN) sh tests/run.sh all $(UNITBIN) -- $(FUZZBIN)
 
 run: deps

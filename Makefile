@@ -84,6 +84,13 @@ $(OBJ)/tests/%: tests/unit/%.c tests/unit/t.h $(LIBOBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDSTATIC) -o $@ $< $(LIBOBJ) $(LIBS)
 
+# The S3 client on the command line, for tests/integration/test_s3_client.py:
+# build/obj/tests/s3tool (musl, static) and build/san/tests/s3tool (sanitizers).
+S3TOOL  := $(OBJ)/tests/s3tool
+$(S3TOOL): tests/s3/s3tool.c $(LIBOBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDSTATIC) -o $@ $< $(LIBOBJ) $(LIBS)
+
 # The WAL benchmark (bench/run.sh runs it beside fio): the WAL and the loop, musl, static.
 $(B)/bench/walbench: bench/walbench.c $(LIBOBJ)
 	@mkdir -p $(dir $@)
@@ -105,13 +112,13 @@ $(B)/fuzz/%: tests/fuzz/%.c $(FUZZOBJ)
 	@mkdir -p $(dir $@)
 	clang $(FUZZFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZOBJ) $(LIBS)
 
-test-unit: $(UNITBIN)
+test-unit: $(UNITBIN) $(S3TOOL)
 	@sh tests/run.sh unit $(UNITBIN)
 
 test-fuzz: $(FUZZBIN)
 	@sh tests/run.sh fuzz $(FUZZBIN)
 
-test-integration: $(BIN)
+test-integration: $(BIN) $(S3TOOL)
 	@SLUICE_BIN=$(CURDIR)/$(BIN) sh tests/run.sh integration
 
 # The appliance image (image/mkimage.sh says what each file is).  image-build
@@ -133,9 +140,9 @@ test-qemu: image-build $(B)/qemu/poweroff
 # which turns memory errors under real clients into failures.
 SANBIN  := $(B)/san/sluice
 test: deps
-	@$(MAKE) --no-print-directory $(B)/sluice $(UNITBIN) $(FUZZBIN) $(B)/qemu/poweroff
+	@$(MAKE) --no-print-directory $(B)/sluice $(UNITBIN) $(FUZZBIN) $(B)/obj/tests/s3tool $(B)/qemu/poweroff
 	@$(MAKE) --no-print-directory image-build
-	@$(MAKE) --no-print-directory SANITIZE=address,undefined $(SANBIN)
+	@$(MAKE) --no-print-directory SANITIZE=address,undefined $(SANBIN) $(B)/san/tests/s3tool
 	@SAN_BIN=$(CURDIR)/$(SANBIN) sh tests/run.sh all $(UNITBIN) -- $(FUZZBIN)
 
 image: deps

@@ -34,6 +34,8 @@
 #include "buf.h"
 #include "config.h"
 #include "log.h"
+/* The one check that needs a layer above: the URL's grammar lives with the S3 client. */
+#include "../storage/s3url.h"
 
 #define CFG_QUOTE_MAX 64
 /* A properties file is a few kilobytes; anything huge is a mistake. */
@@ -106,6 +108,7 @@ static const struct cfg_key cfg_keys[] = {
 	{ "sluice.s3.access.key", CFG_STR, OFF(s3_access_key), "", 0, 0, NULL, 0 },
 	{ "sluice.s3.secret.key", CFG_STR, OFF(s3_secret_key), "", 0, 0, NULL, 1 },
 	{ "sluice.s3.ca.file", CFG_STR, OFF(s3_ca_file), "", 0, 0, NULL, 0 },
+	{ "sluice.s3.tls.insecure", CFG_BOOL, OFF(s3_tls_insecure), "false", 0, 0, NULL, 0 },
 };
 
 #define NKEYS (sizeof(cfg_keys) / sizeof(cfg_keys[0]))
@@ -610,6 +613,22 @@ int config_validate(const struct config *cfg, char *errbuf, size_t errlen)
 		return cfg_err(errbuf, errlen, "group.min.session.timeout.ms", 0, SL_E_CONFIG,
 			       "%d is above group.max.session.timeout.ms (%d)",
 			       cfg->group_min_session_ms, cfg->group_max_session_ms);
+	if (cfg->objects_url[0]) {
+		struct s3url *u = malloc(sizeof(*u));	/* a few KiB: not on the stack */
+		char why[256];
+		int err;
+
+		if (!u)
+			return cfg_err(errbuf, errlen, "sluice.objects.url", 0, SL_E_NOMEM, "out of memory");
+		err = s3url_parse(cfg->objects_url, u, why, sizeof(why));
+		free(u);
+		if (err)
+			return cfg_err(errbuf, errlen, "sluice.objects.url", 0, SL_E_CONFIG, "%s", why);
+	}
+	/* Every start, not only when the TLS context is made: an operator must see it. */
+	if (cfg->s3_tls_insecure)
+		log_warn("config", "sluice.s3.tls.insecure=true: certificates of S3 servers are not "
+			 "checked; anyone on the path can read and change what is stored");
 	return 0;
 }
 

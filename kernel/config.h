@@ -54,6 +54,7 @@ struct config {
 	char *s3_access_key;			/* sluice.s3.access.key */
 	char *s3_secret_key;			/* sluice.s3.secret.key */
 	char *s3_ca_file;			/* sluice.s3.ca.file */
+	int s3_tls_insecure;			/* sluice.s3.tls.insecure */
 };
 
 /* Fill cfg with every key's default. */
@@ -72,7 +73,11 @@ SL_MUST_CHECK int config_parse(struct config *cfg, const char *text, size_t len,
 /* Read and parse a file. */
 SL_MUST_CHECK int config_load_file(struct config *cfg, const char *path,
 				   char *errbuf, size_t errlen);
-/* Cross-key checks after everything is applied (listeners parse, etc.). */
+/*
+ * Cross-key checks after everything is applied (listeners parse,
+ * sluice.objects.url parses, etc.).  Called once at every start, so it also
+ * logs a warning when sluice.s3.tls.insecure is true.
+ */
 SL_MUST_CHECK int config_validate(const struct config *cfg, char *errbuf, size_t errlen);
 
 /*

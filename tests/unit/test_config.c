@@ -392,6 +392,23 @@ static void test_validate(void)
 		   "advertised.listeners=PLAINTEXT://broker.local:9092"), 0);
 	T_EQ(config_validate(&c, errbuf, sizeof(errbuf)), 0);
 	config_free(&c);
+
+	/* sluice.objects.url is parsed at start; its parser's message is the error. */
+	T_EQ(parse(&c, "sluice.objects.url=s3://My_Bucket?region=eu-west-1"), 0);
+	T_EQ(config_validate(&c, errbuf, sizeof(errbuf)), SL_E_CONFIG);
+	T_CHECK(strncmp(errbuf, "sluice.objects.url: bucket name 'My_Bucket'", 43) == 0);
+	config_free(&c);
+	T_EQ(parse(&c, "sluice.objects.url=s3://bucket"), 0);
+	T_EQ(config_validate(&c, errbuf, sizeof(errbuf)), SL_E_CONFIG);
+	T_CHECK(strstr(errbuf, "region is required") != NULL);
+	config_free(&c);
+	T_EQ(parse(&c, "sluice.objects.url=s3://bucket/p?region=eu-west-1\n"
+		   "sluice.s3.tls.insecure=true"), 0);
+	T_EQ(c.s3_tls_insecure, 1);
+	T_EQ(config_validate(&c, errbuf, sizeof(errbuf)), 0);
+	config_free(&c);
+	T_EQ(parse(&c, "sluice.s3.tls.insecure=yes"), SL_E_CONFIG);
+	config_free(&c);
 }
 
 struct dump {
@@ -426,7 +443,7 @@ static void test_dump(void)
 		   "auto.create.topics.enable=false\nsluice.s3.access.key=AKIA"), 0);
 	memset(&d, 0, sizeof(d));
 	config_dump(&c, on_line, &d);
-	T_EQ(d.lines, 34);
+	T_EQ(d.lines, 35);
 	T_EQ(d.saw_secret_masked, 1);
 	T_EQ(d.saw_secret_plain, 0);
 	T_EQ(d.saw_partitions, 1);

@@ -35,7 +35,6 @@
 #include "config.h"
 #include "log.h"
 /* The one check that needs a layer above: the URL's grammar lives with the S3 client. */
-#include "../storage/s3url.h"
 
 #define CFG_QUOTE_MAX 64
 /* A properties file is a few kilobytes; anything huge is a mistake. */
@@ -587,6 +586,8 @@ int config_parse_listener(const char *s, struct listener_addr *out)
 	return 0;
 }
 
+int (*config_objects_url_check)(const char *url, char *why, size_t len);
+
 int config_validate(const struct config *cfg, char *errbuf, size_t errlen)
 {
 	struct listener_addr la;
@@ -613,16 +614,11 @@ int config_validate(const struct config *cfg, char *errbuf, size_t errlen)
 		return cfg_err(errbuf, errlen, "group.min.session.timeout.ms", 0, SL_E_CONFIG,
 			       "%d is above group.max.session.timeout.ms (%d)",
 			       cfg->group_min_session_ms, cfg->group_max_session_ms);
-	if (cfg->objects_url[0]) {
-		struct s3url *u = malloc(sizeof(*u));	/* a few KiB: not on the stack */
+	/* The URL's grammar belongs to the object store; main.c lends its check. */
+	if (cfg->objects_url[0] && config_objects_url_check) {
 		char why[256];
-		int err;
 
-		if (!u)
-			return cfg_err(errbuf, errlen, "sluice.objects.url", 0, SL_E_NOMEM, "out of memory");
-		err = s3url_parse(cfg->objects_url, u, why, sizeof(why));
-		free(u);
-		if (err)
+		if (config_objects_url_check(cfg->objects_url, why, sizeof(why)) != 0)
 			return cfg_err(errbuf, errlen, "sluice.objects.url", 0, SL_E_CONFIG, "%s", why);
 	}
 	/* Every start, not only when the TLS context is made: an operator must see it. */

@@ -78,6 +78,12 @@ SL_MUST_CHECK int config_load_file(struct config *cfg, const char *path,
  * sluice.objects.url parses, etc.).  Called once at every start, so it also
  * logs a warning when sluice.s3.tls.insecure is true.
  */
+/*
+ * How config_validate() checks sluice.objects.url: set by the program to the
+ * object store's parser (storage/s3url.h's s3url_check), since kernel/ does
+ * not include the layers above it.  NULL: the URL is not checked here.
+ */
+extern int (*config_objects_url_check)(const char *url, char *why, size_t len);
 SL_MUST_CHECK int config_validate(const struct config *cfg, char *errbuf, size_t errlen);
 
 /*

@@ -23,6 +23,7 @@
 #include "loop.h"
 #include "../kafka/kafka.h"
 #include "../net/conn.h"
+#include "../storage/s3url.h"
 #include "../storage/stream.h"
 #include "../storage/wal.h"
 
@@ -294,6 +295,7 @@ out:
 
 int main(int argc, char **argv)
 {
+	config_objects_url_check = s3url_check;
 	if (argc < 2) {
 		usage(stderr);
 		return 2;

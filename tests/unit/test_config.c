@@ -6,6 +6,7 @@
 #include <unistd.h>
 #include "tests/unit/t.h"
 #include "kernel/config.h"
+#include "storage/s3url.h"
 
 static char errbuf[512];
 
@@ -461,6 +462,7 @@ static void test_dump(void)
 
 int main(void)
 {
+	config_objects_url_check = s3url_check;
 	T_RUN(test_defaults);
 	T_RUN(test_parse_values);
 	T_RUN(test_errors);

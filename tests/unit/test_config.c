@@ -90,6 +90,7 @@ static void test_parse_values(void)
 		"sluice.log.level=debug\n"
 		"  # indented comment = with equals\n"
 		"sluice.s3.secret.key=abc=def:ghi\n"
+		"sluice.s3.access.key=AKIDEXAMPLE\n"	/* the pair, or validate refuses it */
 		"node.id=8";	/* no final newline; duplicate: last wins */
 
 	T_EQ(parse(&c, text), 0);
@@ -390,6 +391,21 @@ static void test_validate(void)
 
 	T_EQ(parse(&c, "listeners=PLAINTEXT://0.0.0.0:9092\n"
 		   "advertised.listeners=PLAINTEXT://broker.local:9092"), 0);
+	T_EQ(config_validate(&c, errbuf, sizeof(errbuf)), 0);
+	config_free(&c);
+
+	/* S3 keys: both or neither. */
+	T_EQ(parse(&c, "sluice.s3.access.key=AKIDEXAMPLE"), 0);
+	T_EQ(config_validate(&c, errbuf, sizeof(errbuf)), SL_E_CONFIG);
+	T_CHECK(strcmp(errbuf, "sluice.s3.access.key: set without sluice.s3.secret.key: "
+		       "set both or neither") == 0);
+	config_free(&c);
+	T_EQ(parse(&c, "sluice.s3.secret.key=wJalrXUtnFEMI"), 0);
+	T_EQ(config_validate(&c, errbuf, sizeof(errbuf)), SL_E_CONFIG);
+	T_CHECK(strncmp(errbuf, "sluice.s3.secret.key: set without sluice.s3.access.key", 54) == 0);
+	T_CHECK(strstr(errbuf, "wJalr") == NULL);
+	config_free(&c);
+	T_EQ(parse(&c, "sluice.s3.access.key=AKIDEXAMPLE\nsluice.s3.secret.key=wJalrXUtnFEMI"), 0);
 	T_EQ(config_validate(&c, errbuf, sizeof(errbuf)), 0);
 	config_free(&c);
 }

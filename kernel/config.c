@@ -614,6 +614,12 @@ int config_validate(const struct config *cfg, char *errbuf, size_t errlen)
 		return cfg_err(errbuf, errlen, "group.min.session.timeout.ms", 0, SL_E_CONFIG,
 			       "%d is above group.max.session.timeout.ms (%d)",
 			       cfg->group_min_session_ms, cfg->group_max_session_ms);
+	/* A key pair, or neither: half a pair would silently fall back to other credentials. */
+	if (!cfg->s3_access_key[0] != !cfg->s3_secret_key[0])
+		return cfg_err(errbuf, errlen,
+			       cfg->s3_access_key[0] ? "sluice.s3.access.key" : "sluice.s3.secret.key",
+			       0, SL_E_CONFIG, "set without %s: set both or neither",
+			       cfg->s3_access_key[0] ? "sluice.s3.secret.key" : "sluice.s3.access.key");
 	/* The URL's grammar belongs to the object store; main.c lends its check. */
 	if (cfg->objects_url[0] && config_objects_url_check) {
 		char why[256];

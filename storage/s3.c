@@ -77,15 +77,6 @@
 #define MAX_HDRS	4
 #define LABEL_MAX	112
 
-/*
- * storage/s3cred.c is written beside this file and may be missing from a
- * build for a while: weak references let the client link without it, and
- * s3_new() refuses to run without credential functions.
- */
-#pragma weak s3cred_get
-#pragma weak s3cred_wait
-#pragma weak s3cred_unwait
-
 enum { OP_PUT, OP_MPU, OP_GET, OP_HEAD, OP_DELETE, OP_DELETE_MANY, OP_LIST };
 
 struct s3_req;
@@ -1857,10 +1848,6 @@ int s3_new(struct loop *l, const struct s3url *u, struct s3cred *cred,
 	*out = NULL;
 	if (!l || !u || u->kind != S3URL_S3)
 		return SL_E_INVALID;
-	if ((!o || !o->cred_ops) && (!s3cred_get || !s3cred_wait || !s3cred_unwait)) {
-		log_error(TAG, "no credentials provider in this build");
-		return SL_E_INVALID;
-	}
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return SL_E_NOMEM;

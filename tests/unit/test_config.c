@@ -91,6 +91,7 @@ static void test_parse_values(void)
 		"sluice.log.level=debug\n"
 		"  # indented comment = with equals\n"
 		"sluice.s3.secret.key=abc=def:ghi\n"
+		"sluice.s3.access.key=AKIDEXAMPLE\n"	/* the pair, or validate refuses it */
 		"node.id=8";	/* no final newline; duplicate: last wins */
 
 	T_EQ(parse(&c, text), 0);
@@ -409,6 +410,20 @@ static void test_validate(void)
 	T_EQ(config_validate(&c, errbuf, sizeof(errbuf)), 0);
 	config_free(&c);
 	T_EQ(parse(&c, "sluice.s3.tls.insecure=yes"), SL_E_CONFIG);
+	config_free(&c);
+	/* S3 keys: both or neither. */
+	T_EQ(parse(&c, "sluice.s3.access.key=AKIDEXAMPLE"), 0);
+	T_EQ(config_validate(&c, errbuf, sizeof(errbuf)), SL_E_CONFIG);
+	T_CHECK(strcmp(errbuf, "sluice.s3.access.key: set without sluice.s3.secret.key: "
+		       "set both or neither") == 0);
+	config_free(&c);
+	T_EQ(parse(&c, "sluice.s3.secret.key=wJalrXUtnFEMI"), 0);
+	T_EQ(config_validate(&c, errbuf, sizeof(errbuf)), SL_E_CONFIG);
+	T_CHECK(strncmp(errbuf, "sluice.s3.secret.key: set without sluice.s3.access.key", 54) == 0);
+	T_CHECK(strstr(errbuf, "wJalr") == NULL);
+	config_free(&c);
+	T_EQ(parse(&c, "sluice.s3.access.key=AKIDEXAMPLE\nsluice.s3.secret.key=wJalrXUtnFEMI"), 0);
+	T_EQ(config_validate(&c, errbuf, sizeof(errbuf)), 0);
 	config_free(&c);
 }
 

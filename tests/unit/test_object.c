@@ -165,9 +165,15 @@ static void random_model(struct model *m, int nstreams, int maxbatches, size_t m
 
 	for (s = 0; s < nstreams; s++) {
 		n = 1 + (int)rnd((uint64_t)maxbatches);
-		for (i = 0; i < n; i++)
-			push(m, s * 3 + (int)(s % 2), 1 + (uint32_t)rnd(50), rnd(maxlen + 1), (int)rnd(2),
-			     rnd(5) == 0 ? (int64_t)rnd(10) : 0);
+		for (i = 0; i < n; i++) {
+			/* One draw per statement: argument order would differ between compilers. */
+			uint32_t count = 1 + (uint32_t)rnd(50);
+			size_t len = rnd(maxlen + 1);
+			int noise = (int)rnd(2);
+			int64_t gap = rnd(5) == 0 ? (int64_t)rnd(10) : 0;
+
+			push(m, s * 3 + (int)(s % 2), count, len, noise, gap);
+		}
 	}
 }
 
@@ -392,8 +398,11 @@ static void test_lookup(void)
 
 	push(&m, 0, 5, 100, 0, 0);
 	push(&m, 1, 1, 100, 0, 1000);		/* stream 1 starts at 1000 */
-	for (i = 0; i < 30; i++)
-		push(&m, 1, 1 + (uint32_t)rnd(7), 200, 0, rnd(3) == 0 ? 1 + (int64_t)rnd(4) : 0);
+	for (i = 0; i < 30; i++) {
+		uint32_t count = 1 + (uint32_t)rnd(7);
+
+		push(&m, 1, count, 200, 0, rnd(3) == 0 ? 1 + (int64_t)rnd(4) : 0);
+	}
 	push(&m, 2, 1, 100, 0, 0);
 	m.b[5].max_ts = 5;			/* timestamps going backwards */
 	m.b[9].max_ts = 1800000000000;
@@ -625,8 +634,11 @@ static uint8_t *small_object(enum obj_comp comp, size_t *len)
 	uint8_t *obj;
 	int i;
 
-	for (i = 0; i < 12; i++)
-		push(&m, i / 4, 1 + (uint32_t)rnd(3), 40 + rnd(60), i % 2, 0);
+	for (i = 0; i < 12; i++) {
+		uint32_t count = 1 + (uint32_t)rnd(3);
+
+		push(&m, i / 4, count, 40 + rnd(60), i % 2, 0);
+	}
 	obj = build(&m, comp, 150, len);
 	free(m.b);
 	return obj;

@@ -118,7 +118,8 @@ test-unit: $(UNITBIN) $(S3TOOL)
 test-fuzz: $(FUZZBIN)
 	@sh tests/run.sh fuzz $(FUZZBIN)
 
-test-integration: $(BIN) $(S3TOOL)
+# test_object_reader.py runs the unit test's writer (test_object --write DIR).
+test-integration: $(BIN) $(S3TOOL) $(OBJ)/tests/test_object
 	@SLUICE_BIN=$(CURDIR)/$(BIN) sh tests/run.sh integration
 
 # The appliance image (image/mkimage.sh says what each file is).  image-build

@@ -67,6 +67,12 @@ static const char *check_wal_io(const char *v)
 		NULL : "one of auto, uring, pwrite";
 }
 
+/* Data blocks of objects; storage/object.h's OBJ_COMP_* take the same words. */
+static const char *check_objects_compression(const char *v)
+{
+	return strcmp(v, "zstd") == 0 || strcmp(v, "none") == 0 ? NULL : "one of zstd, none";
+}
+
 #define OFF(f) offsetof(struct config, f)
 #define I32MAX INT32_MAX
 #define I64MAX INT64_MAX
@@ -101,6 +107,8 @@ static const struct cfg_key cfg_keys[] = {
 	{ "sluice.wal.capacity.bytes", CFG_I64, OFF(wal_capacity_bytes), "1073741824", 1, I64MAX, NULL, 0 },
 	{ "sluice.wal.io", CFG_STR, OFF(wal_io), "auto", 0, 0, check_wal_io, 0 },
 	{ "sluice.objects.url", CFG_STR, OFF(objects_url), "", 0, 0, NULL, 0 },
+	{ "sluice.objects.compression", CFG_STR, OFF(objects_compression), "zstd", 0, 0,
+	  check_objects_compression, 0 },
 	{ "sluice.upload.bytes", CFG_I64, OFF(upload_bytes), "16777216", 1, I64MAX, NULL, 0 },
 	{ "sluice.upload.interval.ms", CFG_I64, OFF(upload_interval_ms), "1000", 1, I64MAX, NULL, 0 },
 	{ "sluice.cache.bytes", CFG_I64, OFF(cache_bytes), "268435456", 0, I64MAX, NULL, 0 },

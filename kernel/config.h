@@ -48,6 +48,7 @@ struct config {
 	int64_t wal_capacity_bytes;		/* sluice.wal.capacity.bytes */
 	char *wal_io;				/* sluice.wal.io: auto, uring or pwrite */
 	char *objects_url;			/* sluice.objects.url */
+	char *objects_compression;		/* sluice.objects.compression: zstd or none */
 	int64_t upload_bytes;			/* sluice.upload.bytes */
 	int64_t upload_interval_ms;		/* sluice.upload.interval.ms */
 	int64_t cache_bytes;			/* sluice.cache.bytes */

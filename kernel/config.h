@@ -47,6 +47,7 @@ struct config {
 	char *wal_volume;			/* sluice.wal.volume */
 	int64_t wal_capacity_bytes;		/* sluice.wal.capacity.bytes */
 	char *wal_io;				/* sluice.wal.io: auto, uring or pwrite */
+	int wal_format_if_blank;		/* sluice.wal.format.if.blank (PID 1 only) */
 	char *objects_url;			/* sluice.objects.url */
 	int64_t upload_bytes;			/* sluice.upload.bytes */
 	int64_t upload_interval_ms;		/* sluice.upload.interval.ms */

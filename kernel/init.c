@@ -133,33 +133,36 @@ static int no_userdata(char **data, size_t *len, size_t max, char *why, size_t w
 	return SL_E_NOTFOUND;
 }
 
-static const struct init_sys init_sys_real = {
-	.mount = mount,
-	.mkdir = mkdir,
-	.open = sys_open,
-	.read = read,
-	.write = write,
-	.close = close,
-	.dup2 = dup2,
-	.ioctl = sys_ioctl,
-	.socket = socket,
-	.finit_module = sys_finit_module,
-	.reboot = sys_reboot,
-	.sync = sync,
-	.tcdrain = tcdrain,
-	.getrandom = sys_getrandom,
-	.listdir = sys_listdir,
-	.sleep_ms = sys_sleep_ms,
-	.now_ms = sys_now_ms,
-	.configure_nic = no_dhcp,
-	.userdata = no_userdata,
-};
+/* The real calls; a macro because a const struct is not a constant initializer in C. */
+#define INIT_SYS_REAL { \
+	.mount = mount, \
+	.mkdir = mkdir, \
+	.open = sys_open, \
+	.read = read, \
+	.write = write, \
+	.close = close, \
+	.dup2 = dup2, \
+	.ioctl = sys_ioctl, \
+	.socket = socket, \
+	.finit_module = sys_finit_module, \
+	.reboot = sys_reboot, \
+	.sync = sync, \
+	.tcdrain = tcdrain, \
+	.getrandom = sys_getrandom, \
+	.listdir = sys_listdir, \
+	.sleep_ms = sys_sleep_ms, \
+	.now_ms = sys_now_ms, \
+	.configure_nic = no_dhcp, \
+	.userdata = no_userdata, \
+}
 
-struct init_sys init_sys = init_sys_real;
+struct init_sys init_sys = INIT_SYS_REAL;
 
 void init_sys_reset(void)
 {
-	init_sys = init_sys_real;
+	const struct init_sys real = INIT_SYS_REAL;
+
+	init_sys = real;
 }
 
 /* ---- small helpers ---- */

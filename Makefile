@@ -1,7 +1,10 @@
 # Sluice: one build.  `make` -> build/sluice (static, musl).
 #   make deps    install everything a fresh Debian bookworm machine needs (idempotent)
 #   make test    unit tests, fuzz smoke runs and integration tests with real clients
-#   make run     the broker on 127.0.0.1:9092 with the default configuration
+#   make run     the appliance image under QEMU: Kafka on 127.0.0.1:9092, S3 in s3rver,
+#                configured by image/run.properties; Ctrl-C powers it off
+#   make image   build/vmlinuz, initramfs, cmdline, sluice.efi (UKI), sluice.img (GPT disk)
+#   make run-process   the broker as a plain process on 127.0.0.1:9092 (kernel/sluice.properties)
 #   make bench   throughput and latency beside librdkafka's mock cluster, same run
 #   make fuzz    longer libFuzzer runs (FUZZ_SECONDS per target)
 #   make SANITIZE=address,undefined test-unit   unit tests under clang sanitizers (glibc)
@@ -54,7 +57,8 @@ FUZZBIN := $(patsubst tests/fuzz/%.c,$(B)/fuzz/%,$(FUZZSRC))
 FUZZOBJ := $(patsubst %.c,$(B)/fuzzobj/%.o,$(LIBSRC)) $(B)/fuzzobj/gen/trust_anchors.o
 FUZZFLAGS := $(CSTD) -O1 -g -I. -I$(DEPS)/include -fsanitize=fuzzer-no-link,address,undefined
 
-.PHONY: all deps test test-unit test-fuzz test-integration run bench fuzz clean
+.PHONY: all deps test test-unit test-fuzz test-integration test-qemu run run-process image \
+	image-build bench fuzz clean
 
 all: $(BIN)
 
@@ -80,6 +84,13 @@ $(OBJ)/tests/%: tests/unit/%.c tests/unit/t.h $(LIBOBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDSTATIC) -o $@ $< $(LIBOBJ) $(LIBS)
 
+# The S3 client on the command line, for tests/integration/test_s3_client.py:
+# build/obj/tests/s3tool (musl, static) and build/san/tests/s3tool (sanitizers).
+S3TOOL  := $(OBJ)/tests/s3tool
+$(S3TOOL): tests/s3/s3tool.c $(LIBOBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDSTATIC) -o $@ $< $(LIBOBJ) $(LIBS)
+
 # The WAL benchmark (bench/run.sh runs it beside fio): the WAL and the loop, musl, static.
 $(B)/bench/walbench: bench/walbench.c $(LIBOBJ)
 	@mkdir -p $(dir $@)
@@ -101,25 +112,49 @@ $(B)/fuzz/%: tests/fuzz/%.c $(FUZZOBJ)
 	@mkdir -p $(dir $@)
 	clang $(FUZZFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZOBJ) $(LIBS)
 
-test-unit: $(UNITBIN)
+test-unit: $(UNITBIN) $(S3TOOL)
 	@sh tests/run.sh unit $(UNITBIN)
 
 test-fuzz: $(FUZZBIN)
 	@sh tests/run.sh fuzz $(FUZZBIN)
 
-test-integration: $(BIN)
+test-integration: $(BIN) $(S3TOOL)
 	@SLUICE_BIN=$(CURDIR)/$(BIN) sh tests/run.sh integration
+
+# The appliance image (image/mkimage.sh says what each file is).  image-build
+# always runs the script: it is quick once the kernel is fetched, and prints
+# the sizes and contents.
+image-build: $(BIN)
+	@sh image/mkimage.sh $(B)
+
+# The baseline /init of tests/qemu: powers off at once.
+$(B)/qemu/poweroff: tests/qemu/poweroff.c
+	@mkdir -p $(dir $@)
+	musl-gcc $(CSTD) -O2 $(WARN) -static -o $@ $<
+
+test-qemu: image-build $(B)/qemu/poweroff
+	@sh tests/run.sh qemu
 
 # The integration tests run twice: against the musl binary that ships, and
 # against an AddressSanitizer/UBSan build of the same code (glibc, clang),
 # which turns memory errors under real clients into failures.
 SANBIN  := $(B)/san/sluice
 test: deps
-	@$(MAKE) --no-print-directory $(B)/sluice $(UNITBIN) $(FUZZBIN)
-	@$(MAKE) --no-print-directory SANITIZE=address,undefined $(SANBIN)
+	@$(MAKE) --no-print-directory $(B)/sluice $(UNITBIN) $(FUZZBIN) $(B)/obj/tests/s3tool $(B)/qemu/poweroff
+	@$(MAKE) --no-print-directory image-build
+	@$(MAKE) --no-print-directory SANITIZE=address,undefined $(SANBIN) $(B)/san/tests/s3tool
 	@SAN_BIN=$(CURDIR)/$(SANBIN) sh tests/run.sh all $(UNITBIN) -- $(FUZZBIN)
 
+image: deps
+	@$(MAKE) --no-print-directory image-build
+
+# RUN_CONFIG names another properties file for the guest.
+RUN_CONFIG ?= image/run.properties
 run: deps
+	@$(MAKE) --no-print-directory image-build
+	@B=$(B) python3 image/run.py --config $(RUN_CONFIG)
+
+run-process: deps
 	@$(MAKE) --no-print-directory $(B)/sluice
 	@test -e $(B)/sluice.wal || $(B)/sluice format --config kernel/sluice.properties
 	$(B)/sluice serve --config kernel/sluice.properties
@@ -133,4 +168,5 @@ fuzz: deps
 	@for f in $(FUZZBIN); do sh tests/fuzz/run-one.sh $$f $${FUZZ_SECONDS:-300} || exit 1; done
 
 clean:
-	rm -rf $(OBJ) $(B)/san $(B)/fuzz $(B)/fuzzobj $(B)/sluice $(B)/bench $(B)/gen
+	rm -rf $(OBJ) $(B)/san $(B)/fuzz $(B)/fuzzobj $(B)/sluice $(B)/bench $(B)/gen $(B)/image $(B)/qemu \
+		$(B)/vmlinuz $(B)/initramfs $(B)/cmdline $(B)/sluice.efi $(B)/sluice.img

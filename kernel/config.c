@@ -34,6 +34,7 @@
 #include "buf.h"
 #include "config.h"
 #include "log.h"
+/* The one check that needs a layer above: the URL's grammar lives with the S3 client. */
 
 #define CFG_QUOTE_MAX 64
 /* A properties file is a few kilobytes; anything huge is a mistake. */
@@ -107,6 +108,7 @@ static const struct cfg_key cfg_keys[] = {
 	{ "sluice.s3.access.key", CFG_STR, OFF(s3_access_key), "", 0, 0, NULL, 0 },
 	{ "sluice.s3.secret.key", CFG_STR, OFF(s3_secret_key), "", 0, 0, NULL, 1 },
 	{ "sluice.s3.ca.file", CFG_STR, OFF(s3_ca_file), "", 0, 0, NULL, 0 },
+	{ "sluice.s3.tls.insecure", CFG_BOOL, OFF(s3_tls_insecure), "false", 0, 0, NULL, 0 },
 };
 
 #define NKEYS (sizeof(cfg_keys) / sizeof(cfg_keys[0]))
@@ -585,6 +587,8 @@ int config_parse_listener(const char *s, struct listener_addr *out)
 	return 0;
 }
 
+int (*config_objects_url_check)(const char *url, char *why, size_t len);
+
 int config_validate(const struct config *cfg, char *errbuf, size_t errlen)
 {
 	struct listener_addr la;
@@ -611,6 +615,23 @@ int config_validate(const struct config *cfg, char *errbuf, size_t errlen)
 		return cfg_err(errbuf, errlen, "group.min.session.timeout.ms", 0, SL_E_CONFIG,
 			       "%d is above group.max.session.timeout.ms (%d)",
 			       cfg->group_min_session_ms, cfg->group_max_session_ms);
+	/* A key pair, or neither: half a pair would silently fall back to other credentials. */
+	if (!cfg->s3_access_key[0] != !cfg->s3_secret_key[0])
+		return cfg_err(errbuf, errlen,
+			       cfg->s3_access_key[0] ? "sluice.s3.access.key" : "sluice.s3.secret.key",
+			       0, SL_E_CONFIG, "set without %s: set both or neither",
+			       cfg->s3_access_key[0] ? "sluice.s3.secret.key" : "sluice.s3.access.key");
+	/* The URL's grammar belongs to the object store; main.c lends its check. */
+	if (cfg->objects_url[0] && config_objects_url_check) {
+		char why[256];
+
+		if (config_objects_url_check(cfg->objects_url, why, sizeof(why)) != 0)
+			return cfg_err(errbuf, errlen, "sluice.objects.url", 0, SL_E_CONFIG, "%s", why);
+	}
+	/* Every start, not only when the TLS context is made: an operator must see it. */
+	if (cfg->s3_tls_insecure)
+		log_warn("config", "sluice.s3.tls.insecure=true: certificates of S3 servers are not "
+			 "checked; anyone on the path can read and change what is stored");
 	return 0;
 }
 

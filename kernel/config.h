@@ -55,6 +55,7 @@ struct config {
 	char *s3_access_key;			/* sluice.s3.access.key */
 	char *s3_secret_key;			/* sluice.s3.secret.key */
 	char *s3_ca_file;			/* sluice.s3.ca.file */
+	int s3_tls_insecure;			/* sluice.s3.tls.insecure */
 };
 
 /* Fill cfg with every key's default. */
@@ -73,7 +74,17 @@ SL_MUST_CHECK int config_parse(struct config *cfg, const char *text, size_t len,
 /* Read and parse a file. */
 SL_MUST_CHECK int config_load_file(struct config *cfg, const char *path,
 				   char *errbuf, size_t errlen);
-/* Cross-key checks after everything is applied (listeners parse, etc.). */
+/*
+ * Cross-key checks after everything is applied (listeners parse,
+ * sluice.objects.url parses, etc.).  Called once at every start, so it also
+ * logs a warning when sluice.s3.tls.insecure is true.
+ */
+/*
+ * How config_validate() checks sluice.objects.url: set by the program to the
+ * object store's parser (storage/s3url.h's s3url_check), since kernel/ does
+ * not include the layers above it.  NULL: the URL is not checked here.
+ */
+extern int (*config_objects_url_check)(const char *url, char *why, size_t len);
 SL_MUST_CHECK int config_validate(const struct config *cfg, char *errbuf, size_t errlen);
 
 /*

@@ -36,6 +36,7 @@
 #include "loop.h"
 #include "../kafka/kafka.h"
 #include "../net/conn.h"
+#include "../storage/s3url.h"
 #include "../storage/stream.h"
 #include "../storage/wal.h"
 
@@ -449,6 +450,7 @@ static int is_command(const char *s)
 
 int main(int argc, char **argv)
 {
+	config_objects_url_check = s3url_check;
 	/*
 	 * Started by the kernel as /init: PID 1 and no subcommand (the kernel
 	 * passes stray command-line words as arguments, so any non-command is

@@ -6,7 +6,10 @@
 # run takes well under a second:
 #   1. Debian packages: compilers (musl-gcc, clang with libFuzzer), the test
 #      clients (kcat, confluent-kafka, kafka-python, boto3), node and npm,
-#      python3 (mk/gen-ta.py) and ca-certificates (the compiled-in anchors).
+#      python3 (mk/gen-ta.py) and ca-certificates (the compiled-in anchors);
+#      for the image (image/, tests/qemu): QEMU and OVMF, systemd-boot-efi's
+#      EFI stub, mtools, dosfstools and gdisk (the ESP and GPT made without
+#      root), binutils (objcopy), shellcheck.
 #   2. BearSSL and zstd, built from Debian's source packages with musl-gcc
 #      into build/deps/{include,lib}.  They get their own flags, never ours
 #      (-Werror in a dependency would only break the build on a new compiler).
@@ -39,7 +42,8 @@ fi
 
 PACKAGES="build-essential make musl-tools clang libclang-rt-14-dev llvm kcat
 librdkafka-dev python3-confluent-kafka python3-kafka python3-boto3 dpkg-dev
-python3 openssl ca-certificates xz-utils lz4 zstd python3-snappy linux-libc-dev fio"
+python3 openssl ca-certificates xz-utils lz4 zstd python3-snappy linux-libc-dev fio
+qemu-system-x86 ovmf systemd-boot-efi mtools dosfstools gdisk binutils shellcheck"
 
 installed() { # package
 	dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'

@@ -80,7 +80,8 @@ struct hc_conn {
 	struct httpc_req *req;
 	uint64_t nresp;			/* complete responses on this connection */
 	struct loop_timer timer;	/* connect deadline, then idle timeout */
-	struct loop_task pump;		/* more to read than one pump took */
+	struct loop_task pump;		/* start sending a request just assigned */
+	struct loop_timer more;		/* more to read than one pump took: next turn */
 	struct resolve_query rq;
 	struct resolve_addrs addrs;
 	size_t next_addr;
@@ -342,6 +343,7 @@ static void complete_task(struct loop *l, void *arg)
 
 static void conn_io(struct loop *l, int fd, unsigned events, void *arg);
 static void pump_task(struct loop *l, void *arg);
+static void more_timer(struct loop *l, void *arg);
 static void conn_connect(struct hc_conn *k);
 
 static void reap_task(struct loop *l, void *arg)
@@ -371,6 +373,7 @@ static void conn_close(struct hc_conn *k)
 	k->state = C_CLOSED;
 	loop_timer_cancel(c->l, &k->timer);
 	loop_task_cancel(c->l, &k->pump);
+	loop_timer_cancel(c->l, &k->more);
 	if (k->fd != -1) {
 		if (k->registered)
 			loop_del(c->l, k->fd);
@@ -608,6 +611,7 @@ static int conn_open(struct hc_endpoint *ep)
 	k->state = C_RESOLVING;
 	loop_timer_init(&k->timer, conn_timer, k);
 	loop_task_init(&k->pump, pump_task, k);
+	loop_timer_init(&k->more, more_timer, k);
 	k->next = ep->conns;
 	if (ep->conns)
 		ep->conns->prev = k;
@@ -707,10 +711,12 @@ static int conn_recv(struct hc_conn *k)
 	}
 	/*
 	 * Plain sockets are level-triggered: epoll reports the rest next turn.
-	 * Another transport may hold decrypted bytes epoll cannot see.
+	 * Another transport may hold decrypted bytes epoll cannot see: come
+	 * back next turn by a timer, not a deferred task (those run within
+	 * this turn, so a fast TLS download would keep the loop to itself).
 	 */
 	if (k->ops != &tcp_ops)
-		loop_defer(c->l, &k->pump);
+		loop_timer_set(c->l, &k->more, 0);
 	return 0;
 }
 
@@ -736,6 +742,14 @@ static void conn_pump(struct hc_conn *k)
 		if (rc != 0)
 			conn_error(k, rc);
 	}
+}
+
+static void more_timer(struct loop *l, void *arg)
+{
+	struct hc_conn *k = arg;
+
+	if (k->state == C_IDLE || k->state == C_ACTIVE)
+		conn_pump(k);
 }
 
 static void pump_task(struct loop *l, void *arg)

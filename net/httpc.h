@@ -101,8 +101,9 @@
  *   read too: once the request is out the client only calls read); a
  *   transport must make progress on either call once the fd is ready for
  *   what events() named.  The client reads until -EAGAIN, and after a long
- *   burst comes back within the same loop turn, so a transport may keep
- *   decrypted bytes between calls.
+ *   burst (64 reads) comes back at the next loop turn, whatever the fd
+ *   says, so a transport may keep decrypted bytes between calls; other
+ *   work runs in between.
  *   tls_open returns NULL (and *ops untouched) on failure: the request fails
  *   with SL_E_TLS.  server_name is the endpoint's host (brackets removed),
  *   for SNI and certificate checks.

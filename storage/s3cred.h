@@ -12,11 +12,12 @@
  *      document (AccessKeyId, SecretAccessKey, Token, Expiration).  Never
  *      IMDSv1.
  *
- * Role credentials are refreshed ahead of their Expiration (at the latest
- * 5 minutes before, with jitter), while the old ones keep serving, so no
- * request ever fails because credentials expired.  A refresh that fails is
- * retried with backoff and logged; the old credentials stay in use until
- * they actually expire.
+ * Role credentials are refreshed ahead of their Expiration (between 5 and 4
+ * minutes before, with jitter; AWS publishes new ones at least 5 minutes
+ * ahead), while the old ones keep serving, so no request ever fails because
+ * credentials expired.  A refresh that fails is retried with backoff and
+ * logged; the old credentials stay in use until 10 seconds before they
+ * expire, so a signed request still arrives in time.
  *
  * The provider is asynchronous: s3cred_get() answers at once when it holds
  * credentials that are still valid; otherwise the caller parks a waiter,

@@ -14,6 +14,7 @@
  * host/port/tls are where to connect; on error *out is zeroed.
  */
 #include <stdarg.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include "s3url.h"
@@ -533,4 +534,18 @@ int s3url_bucket_path(const struct s3url *u, struct sl_wr *w)
 	if (u->path_style)
 		wr_bytes(w, u->bucket, strlen(u->bucket));
 	return w->err;
+}
+
+int s3url_check(const char *url, char *why, size_t len)
+{
+	struct s3url *u = malloc(sizeof(*u));	/* a few KiB: not on the stack */
+	int err;
+
+	if (!u) {
+		snprintf(why, len, "out of memory");
+		return SL_E_NOMEM;
+	}
+	err = s3url_parse(url, u, why, len);
+	free(u);
+	return err;
 }

@@ -71,6 +71,8 @@ struct s3url {
 
 /* Parse url into *out.  SL_E_CONFIG with errbuf filled when it is not valid. */
 SL_MUST_CHECK int s3url_parse(const char *url, struct s3url *out, char *errbuf, size_t errlen);
+/* 0 if url parses, else SL_E_CONFIG (or SL_E_NOMEM) with why filled: config_objects_url_check. */
+int s3url_check(const char *url, char *why, size_t len);
 
 /*
  * Append the request path of object key to w, URI-encoded as S3 signs it:

@@ -5,6 +5,7 @@
 #   tests/run.sh unit BIN...              unit-test binaries
 #   tests/run.sh fuzz BIN...              libFuzzer smoke runs (fixed iterations)
 #   tests/run.sh integration              tests/integration/test_* against build/sluice
+#   tests/run.sh qemu                     tests/qemu/test_*.py: the image under QEMU (make image-build first)
 #   tests/run.sh all UNITBIN... -- FUZZBIN...   (and again against $SAN_BIN, if set)
 #
 # Every test prints "ok NAME" or "FAIL NAME" lines on stdout; a program that
@@ -56,24 +57,38 @@ run_integration() { # [label] - SLUICE_BIN, when set, names the broker binary
 	done
 }
 
+# The appliance image under QEMU (TCG here: slow, so few tests, each bounding
+# its own boots).  Needs build/sluice.img and friends and build/qemu/poweroff.
+run_qemu() {
+	for t in "$top"/tests/qemu/test_*.py; do
+		[ -f "$t" ] || continue
+		n=$(basename "$t"); log="$logs/qemu-$n.log"
+		echo "qemu $n"
+		(cd "$top" && timeout 1500 python3 "$t") >"$log" 2>&1; count "$n" $? "$log"
+		grep -E '^(skip|boot times|image:)' "$log" | sed 's/^/  /'
+	done
+}
+
 mode=$1; shift
 case "$mode" in
 unit) run_unit "$@" ;;
 fuzz) run_fuzz "$@" ;;
 integration) run_integration ;;
+qemu) run_qemu ;;
 all)
 	units=""; while [ $# -gt 0 ] && [ "$1" != "--" ]; do units="$units $1"; shift; done
 	[ $# -gt 0 ] && shift
 	run_unit $units
 	run_fuzz "$@"
 	run_integration
+	run_qemu
 	if [ -n "${SAN_BIN:-}" ]; then
 		export SLUICE_BIN="$SAN_BIN"
 		run_integration asan
 		unset SLUICE_BIN
 	fi
 	;;
-*) echo "usage: $0 unit|fuzz|integration|all ..." >&2; exit 2 ;;
+*) echo "usage: $0 unit|fuzz|integration|qemu|all ..." >&2; exit 2 ;;
 esac
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "kernel/config.h"
+#include "storage/s3url.h"
 
 static void sink(const char *s, void *arg)
 {
@@ -29,6 +30,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 	size_t dumped = 0;
 	char *kv;
 
+	config_objects_url_check = s3url_check;
 	if (config_init(&cfg) != 0)
 		return 0;
 	if (config_parse(&cfg, (const char *)d, n, "fuzz", err, sizeof(err)) != 0)

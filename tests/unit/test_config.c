@@ -6,6 +6,7 @@
 #include <unistd.h>
 #include "tests/unit/t.h"
 #include "kernel/config.h"
+#include "storage/s3url.h"
 
 static char errbuf[512];
 
@@ -90,6 +91,7 @@ static void test_parse_values(void)
 		"sluice.log.level=debug\n"
 		"  # indented comment = with equals\n"
 		"sluice.s3.secret.key=abc=def:ghi\n"
+		"sluice.s3.access.key=AKIDEXAMPLE\n"	/* the pair, or validate refuses it */
 		"node.id=8";	/* no final newline; duplicate: last wins */
 
 	T_EQ(parse(&c, text), 0);
@@ -392,6 +394,37 @@ static void test_validate(void)
 		   "advertised.listeners=PLAINTEXT://broker.local:9092"), 0);
 	T_EQ(config_validate(&c, errbuf, sizeof(errbuf)), 0);
 	config_free(&c);
+
+	/* sluice.objects.url is parsed at start; its parser's message is the error. */
+	T_EQ(parse(&c, "sluice.objects.url=s3://My_Bucket?region=eu-west-1"), 0);
+	T_EQ(config_validate(&c, errbuf, sizeof(errbuf)), SL_E_CONFIG);
+	T_CHECK(strncmp(errbuf, "sluice.objects.url: bucket name 'My_Bucket'", 43) == 0);
+	config_free(&c);
+	T_EQ(parse(&c, "sluice.objects.url=s3://bucket"), 0);
+	T_EQ(config_validate(&c, errbuf, sizeof(errbuf)), SL_E_CONFIG);
+	T_CHECK(strstr(errbuf, "region is required") != NULL);
+	config_free(&c);
+	T_EQ(parse(&c, "sluice.objects.url=s3://bucket/p?region=eu-west-1\n"
+		   "sluice.s3.tls.insecure=true"), 0);
+	T_EQ(c.s3_tls_insecure, 1);
+	T_EQ(config_validate(&c, errbuf, sizeof(errbuf)), 0);
+	config_free(&c);
+	T_EQ(parse(&c, "sluice.s3.tls.insecure=yes"), SL_E_CONFIG);
+	config_free(&c);
+	/* S3 keys: both or neither. */
+	T_EQ(parse(&c, "sluice.s3.access.key=AKIDEXAMPLE"), 0);
+	T_EQ(config_validate(&c, errbuf, sizeof(errbuf)), SL_E_CONFIG);
+	T_CHECK(strcmp(errbuf, "sluice.s3.access.key: set without sluice.s3.secret.key: "
+		       "set both or neither") == 0);
+	config_free(&c);
+	T_EQ(parse(&c, "sluice.s3.secret.key=wJalrXUtnFEMI"), 0);
+	T_EQ(config_validate(&c, errbuf, sizeof(errbuf)), SL_E_CONFIG);
+	T_CHECK(strncmp(errbuf, "sluice.s3.secret.key: set without sluice.s3.access.key", 54) == 0);
+	T_CHECK(strstr(errbuf, "wJalr") == NULL);
+	config_free(&c);
+	T_EQ(parse(&c, "sluice.s3.access.key=AKIDEXAMPLE\nsluice.s3.secret.key=wJalrXUtnFEMI"), 0);
+	T_EQ(config_validate(&c, errbuf, sizeof(errbuf)), 0);
+	config_free(&c);
 }
 
 struct dump {
@@ -444,6 +477,7 @@ static void test_dump(void)
 
 int main(void)
 {
+	config_objects_url_check = s3url_check;
 	T_RUN(test_defaults);
 	T_RUN(test_parse_values);
 	T_RUN(test_errors);

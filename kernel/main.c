@@ -36,6 +36,7 @@
 #include "loop.h"
 #include "../kafka/kafka.h"
 #include "../net/conn.h"
+#include "../net/userdata.h"
 #include "../storage/s3url.h"
 #include "../storage/stream.h"
 #include "../storage/wal.h"
@@ -428,6 +429,8 @@ static void pid1(void)
 	int rc;
 
 	init_signals();
+	/* kernel/ includes nothing above it: the IMDS client comes in from here. */
+	init_sys.userdata = userdata_fetch;
 	init_boot_or_poweroff(&cfg);
 	log_info("main", "sluice %s", SLUICE_VERSION);
 	why[0] = 0;

@@ -17,7 +17,12 @@
  * with EEXIST tolerated and failures logged by name; mounts and the
  * console; the random pool; loopback, the first NIC and DHCP; the whole
  * boot, and powering off with a plain message when there is no
- * configuration or a bad one; blank WAL devices; the power button.
+ * configuration or a bad one; blank WAL devices; the power button; and
+ * user-data over IMDSv2 (net/userdata.h): token first, 404 as none, the
+ * token refused, no answer, too large, and through the source order.
+ *
+ * User-data comes over IMDSv2 from tests/unit/timds.h, a fake metadata
+ * service on a loopback port that refuses any GET without a token.
  *
  * Log lines (log.c writes fd 2 itself) are caught by pointing the real
  * fd 2 at a file in build/test-init-tmp/ for the few checks that need them.
@@ -38,6 +43,9 @@
 #include "../../kernel/config.h"
 #include "../../kernel/init.h"
 #include "../../kernel/log.h"
+#include "../../kernel/loop.h"
+#include "../../net/userdata.h"
+#include "timds.h"
 
 #define TMP "build/test-init-tmp"
 
@@ -1143,6 +1151,102 @@ static void test_power_button(void)
 	T_EQ(init_power_buttons(fds, 4), 0);
 }
 
+/* ---- user-data over IMDSv2 ---- */
+
+static struct loop *UL;
+
+/* init_sys.userdata for the tests: the fake service, on the test's loop. */
+static int imds_userdata(char **data, size_t *len, size_t max, char *why, size_t whylen)
+{
+	return userdata_get(UL, FI.endpoint, max, 5000, data, len, why, whylen);
+}
+
+static void test_userdata_imds(void)
+{
+	char why[512], *data = NULL;
+	size_t len = 0;
+	int gets;
+
+	init_sys_reset();
+	UL = loop_new();
+	fi_start(UL);
+
+	/* none set: 404, asked for with a token */
+	T_EQ(userdata_get(UL, FI.endpoint, 1024, 5000, &data, &len, why, sizeof(why)), SL_E_NOTFOUND);
+	T_CHECK(data == NULL);
+	T_CHECK(strstr(why, "404, no user-data set") != NULL);
+	T_EQ(FI.puts, 1);
+	T_EQ(FI.puts_without_ttl, 0);
+	T_EQ(FI.gets, 1);
+	T_STR_EQ(FI.last_path, "/latest/user-data");
+
+	/* set: the bytes as the service sends them */
+	snprintf(FI.user_data, sizeof(FI.user_data), "node.id=9\nsluice.cluster.id=ec2\n");
+	T_EQ(userdata_get(UL, FI.endpoint, 1024, 5000, &data, &len, why, sizeof(why)), 0);
+	T_EQ(len, strlen(FI.user_data));
+	T_CHECK(data && strcmp(data, FI.user_data) == 0);
+	free(data);
+	data = NULL;
+	T_EQ(FI.puts, 2);
+
+	/* larger than a configuration may be */
+	T_EQ(userdata_get(UL, FI.endpoint, 8, 5000, &data, &len, why, sizeof(why)), SL_E_TOOBIG);
+	T_CHECK(data == NULL);
+
+	/* the token refused (IMDS disabled, hop limit): none, saying so, and no GET without one */
+	FI.token_status = 403;
+	gets = FI.gets;
+	T_EQ(userdata_get(UL, FI.endpoint, 1024, 5000, &data, &len, why, sizeof(why)), SL_E_NOTFOUND);
+	T_CHECK(strstr(why, "HTTP 403") != NULL);
+	T_EQ(FI.gets, gets);
+	FI.token_status = 200;
+
+	/* no answer at all: the deadline holds, and it counts as none */
+	FI.stall = 1;
+	T_EQ(userdata_get(UL, FI.endpoint, 1024, 300, &data, &len, why, sizeof(why)), SL_E_NOTFOUND);
+	T_CHECK(strstr(why, "no answer from") != NULL);
+	FI.stall = 0;
+
+	/* nothing listening */
+	T_EQ(userdata_get(UL, "http://127.0.0.1:1", 1024, 5000, &data, &len, why, sizeof(why)),
+	     SL_E_NOTFOUND);
+	T_CHECK(strstr(why, "not on EC2?") != NULL);
+
+	/* a nonsense endpoint is a configuration error, not a missing source */
+	T_EQ(userdata_get(UL, "ftp://x", 1024, 5000, &data, &len, why, sizeof(why)), SL_E_CONFIG);
+
+	/* whatever happened, no GET went out without a token */
+	T_EQ(FI.gets_without_token, 0);
+
+	/* through the sources: the command line and fw_cfg have none, user-data wins */
+	{
+		struct config c;
+		const char *src = NULL;
+		char big[2048];
+
+		machine();
+		add_text(INIT_CMDLINE, CMDLINE_WITHOUT);
+		init_sys.userdata = imds_userdata;
+		T_EQ(config_init(&c), 0);
+		T_EQ(init_find_config(&c, &src, big, sizeof(big)), 0);
+		T_EQ(c.node_id, 9);
+		T_STR_EQ(c.cluster_id, "ec2");
+		T_CHECK(src && strstr(src, "user-data") != NULL);
+		config_free(&c);
+
+		FI.user_data[0] = 0;
+		T_EQ(config_init(&c), 0);
+		T_EQ(init_find_config(&c, &src, big, sizeof(big)), SL_E_NOTFOUND);
+		T_CHECK(strstr(big, "3. EC2 user-data over IMDSv2: http://127.0.0.1:") != NULL);
+		T_CHECK(strstr(big, "404, no user-data set") != NULL);
+		config_free(&c);
+	}
+	fi_stop();
+	loop_destroy(UL);
+	UL = NULL;
+	init_sys_reset();
+}
+
 int main(void)
 {
 	mkdir("build", 0755);
@@ -1162,6 +1266,7 @@ int main(void)
 	T_RUN(test_signals);
 	T_RUN(test_device_blank);
 	T_RUN(test_power_button);
+	T_RUN(test_userdata_imds);
 	init_sys_reset();
 	return t_done();
 }

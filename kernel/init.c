@@ -466,39 +466,43 @@ int init_load_modules(const char *list, struct init_modstats *st)
 
 /* ---- the random pool ---- */
 
-int init_wait_random(uint64_t bound_ms)
+int init_wait_random(uint64_t poll_ms)
 {
-	uint64_t start = init_sys.now_ms(), waited = 0;
-	int slow = 0;
+	uint64_t start = init_sys.now_ms();
 	uint8_t b[16];
+	ssize_t r;
 
 	for (;;) {
-		ssize_t r = init_sys.getrandom(b, sizeof(b), GRND_NONBLOCK);
-
+		r = init_sys.getrandom(b, sizeof(b), GRND_NONBLOCK);
 		if (r > 0)
-			break;
+			return 0;
 		if (r == -1 && errno == EINTR)
 			continue;
 		if (r == -1 && errno != EAGAIN) {
 			/* ENOSYS on kernels before 3.17: nothing to wait with. */
 			log_warn("init", "cannot ask whether the random pool is ready: %s", strerror(errno));
-			return 0;
+			return -errno;
 		}
-		waited = init_sys.now_ms() - start;
-		if (waited >= bound_ms) {
-			log_warn("init", "the kernel's random pool is still not ready after %" PRIu64
-				 " ms; going on (TLS and anything else that needs random "
-				 "numbers will wait for it)", waited);
-			return SL_E_TIMEOUT;
-		}
-		if (!slow && waited >= INIT_RANDOM_SLOW_MS) {
-			slow = 1;
-			log_info("init", "waiting for the kernel's random pool (no RDRAND or virtio-rng?)");
-		}
+		if (init_sys.now_ms() - start >= poll_ms)
+			break;
 		init_sys.sleep_ms(20);
 	}
-	if (slow)
-		log_info("init", "random pool ready after %" PRIu64 " ms", waited);
+	/*
+	 * Nothing seeded the pool (no RDRAND, no virtio-rng).  Polling would
+	 * wait for interrupts to trickle in, minutes under emulation; a
+	 * blocking getrandom instead makes the kernel gather entropy from CPU
+	 * timing jitter, which takes about a second.
+	 */
+	log_info("init", "the kernel's random pool is not ready (no RDRAND or virtio-rng?); "
+		 "waiting for it to gather entropy from CPU timing jitter");
+	do
+		r = init_sys.getrandom(b, sizeof(b), 0);
+	while (r == -1 && errno == EINTR);
+	if (r == -1) {
+		log_warn("init", "waiting for the random pool failed: %s", strerror(errno));
+		return -errno;
+	}
+	log_info("init", "random pool ready after %" PRIu64 " ms", init_sys.now_ms() - start);
 	return 0;
 }
 
@@ -984,7 +988,7 @@ int init_boot(struct config *cfg, char *why, size_t whylen)
 		return rc;
 	log_info("init", "PID 1: mounts and console ready");
 	(void)init_load_modules(INIT_MODULE_LIST, &ms);
-	(void)init_wait_random(INIT_RANDOM_WAIT_MS);
+	(void)init_wait_random(INIT_RANDOM_POLL_MS);
 	rc = init_network(why, whylen);
 	if (rc)
 		return rc;
@@ -1139,7 +1143,8 @@ static void try_button(const char *name, void *arg)
 	memset(dev, 0, sizeof(dev));
 	if (init_sys.ioctl(fd, EVIOCGNAME(sizeof(dev) - 1), dev) == -1)
 		snprintf(dev, sizeof(dev), "?");
-	log_info("init", "%s (%s): pressing it powers off cleanly", path, dev);
+	log_info("init", "%s (%s) has a power key: pressing it stops the broker and powers off",
+		 path, dev);
 	b->fds[b->n++] = fd;
 }
 

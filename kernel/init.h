@@ -12,7 +12,10 @@
  *               finit_module; EEXIST is fine, a failure is logged by name
  *               and the boot goes on
  *   random      getrandom(GRND_NONBLOCK) polled until the kernel's pool is
- *               ready, at most INIT_RANDOM_WAIT_MS, logging when slow
+ *               ready (RDRAND, virtio-rng), at most INIT_RANDOM_POLL_MS;
+ *               then one blocking getrandom, which makes the kernel gather
+ *               entropy from CPU timing jitter (about a second, even under
+ *               QEMU without KVM, where polling alone waits much longer)
  *   network     loopback up, /etc/hosts; then the first NIC through
  *               init_sys.configure_nic (DHCP, address, route, MTU,
  *               /etc/resolv.conf)
@@ -64,10 +67,8 @@ struct config;
 
 /* The largest configuration any source may give (EC2 caps user-data at 16 KB). */
 #define INIT_CONFIG_MAX (64 * 1024)
-/* How long to wait for the random pool before going on without it. */
-#define INIT_RANDOM_WAIT_MS 30000
-/* Log "still waiting" for the random pool after this long. */
-#define INIT_RANDOM_SLOW_MS 2000
+/* How long to poll for the random pool before asking the kernel to fill it. */
+#define INIT_RANDOM_POLL_MS 1000
 /* How long a NIC may take to appear after its module is loaded. */
 #define INIT_NIC_WAIT_MS 5000
 /* DHCP on the first NIC gives up after this long. */
@@ -154,8 +155,12 @@ struct init_modstats {
  */
 int init_load_modules(const char *list, struct init_modstats *st);
 
-/* Wait for the random pool, at most bound_ms.  0, or SL_E_TIMEOUT (logged; the boot goes on). */
-int init_wait_random(uint64_t bound_ms);
+/*
+ * Wait for the random pool: poll for up to poll_ms, then block in
+ * getrandom (logged, with the time it took).  0, or the error of a kernel
+ * that cannot say (logged; the boot goes on).
+ */
+int init_wait_random(uint64_t poll_ms);
 
 /* Bring lo up (the kernel gives it 127.0.0.1 and ::1). */
 SL_MUST_CHECK int init_loopback(void);

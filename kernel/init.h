@@ -75,6 +75,8 @@ struct config;
 #define INIT_DHCP_TIMEOUT_MS 30000
 /* How long the WAL's block device may take to appear. */
 #define INIT_DEVICE_WAIT_MS 10000
+/* An EBS volume may be attached only after the instance runs (Terraform does that). */
+#define INIT_VOLUME_WAIT_MS 180000
 /* From the stop signal to power off, whatever is still flushing. */
 #define INIT_SHUTDOWN_S 60
 

@@ -382,17 +382,23 @@ static int pid1_wal(const struct config *cfg, char *why, size_t whylen)
 		snprintf(path, sizeof(path), "%s", cfg->wal_device);
 	} else if (cfg->wal_volume[0]) {
 		uint64_t start = init_sys.now_ms();
+		int said = 0;
 
 		while ((err = wal_find_volume("/sys/block", cfg->wal_volume, path, sizeof(path))) ==
-		       SL_E_NOTFOUND && init_sys.now_ms() - start < INIT_DEVICE_WAIT_MS)
-			init_sys.sleep_ms(200);
+		       SL_E_NOTFOUND && init_sys.now_ms() - start < INIT_VOLUME_WAIT_MS) {
+			if (!said++)
+				log_info("main", "waiting up to %d s for EBS volume %s to be attached",
+					 INIT_VOLUME_WAIT_MS / 1000, cfg->wal_volume);
+			init_sys.sleep_ms(500);
+		}
 		if (err != 0) {
 			snprintf(why, whylen, "configuration error: sluice.wal.volume %s: %s",
 				 cfg->wal_volume, err == SL_E_INVALID ?
 				 "not an EBS volume id (vol-...)" :
-				 "no NVMe device has that serial; is the volume attached?");
+				 "no NVMe device has that serial after waiting; is the volume attached?");
 			return -1;
 		}
+		log_info("main", "WAL volume %s is %s", cfg->wal_volume, path);
 	}
 	if (!path[0])
 		return 0;

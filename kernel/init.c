@@ -14,9 +14,11 @@
  *        └── SIGTERM, SIGINT (ctrl-alt-del), power button: broker stops ──▶ init_poweroff
  *
  * Invariants:
- *   1. Every system call goes through init_sys, so the tests can run each
- *      step, and the whole boot, against fakes.  (log.c writes stderr
- *      itself; the console messages of init_fatal go through init_sys.)
+ *   1. Every system call of the boot and of the power button goes through
+ *      init_sys, so the tests run each step, and the whole boot, against
+ *      fakes.  Not through it: log.c's writes to stderr (init_fatal's
+ *      console messages do go through it), the signal mask, reaping, and
+ *      the shutdown deadline, whose handler may only make plain syscalls.
  *   2. Nothing here returns to the kernel: init_fatal() and init_poweroff()
  *      end in reboot(RB_POWER_OFF), and if even that fails, in sleep.
  *   3. Before a step fails the boot, it frees what it holds, so the only

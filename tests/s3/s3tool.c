@@ -16,9 +16,11 @@
  * The bucket comes from --url or S3_OBJECTS_URL (the sluice.objects.url
  * form); --endpoint URL builds s3://$S3_BUCKET?region=$S3_REGION&endpoint=URL
  * &path_style=true instead (the fault server, the proxies with bad
- * certificates).  Credentials come from S3_ACCESS_KEY, S3_SECRET_KEY and
- * S3_SESSION_TOKEN through a static provider of the tool's own; the extra
- * CA from --ca or S3_CA_FILE.
+ * certificates).  Credentials come through the broker's own provider
+ * (storage/s3cred.c) from the AWS_* environment variables, which the tool
+ * fills from S3_ACCESS_KEY, S3_SECRET_KEY and S3_SESSION_TOKEN when they are
+ * not set (the instance role is not asked: AWS_EC2_METADATA_DISABLED); the
+ * extra CA from --ca or S3_CA_FILE.
  *
  * Output: results on stdout; one line "s3tool: ok ..." or "s3tool: FAILED
  * ..." per operation on stderr, with the error, the HTTP status, S3's Code
@@ -37,36 +39,19 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <dirent.h>
+#include "../../kernel/config.h"
 #include "../../kernel/log.h"
 #include "../../kernel/loop.h"
+#include "../../net/httpc.h"
 #include "../../net/resolve.h"
 #include "../../storage/s3.h"
+#include "../../storage/s3cred.h"
 
 static struct loop *L;
 static struct s3 *S3;
 static int pending;
 static int failures;
 static const char *cmd_name;
-
-/* ---- credentials from the environment: a static provider ---- */
-
-static struct s3_creds creds;
-
-static const struct s3_creds *env_get(void *p, int64_t now)
-{
-	return creds.access_key ? &creds : NULL;
-}
-
-static void env_wait(void *p, struct s3cred_waiter *w)
-{
-	/* Never: the environment has them or not.  The request times out. */
-}
-
-static void env_unwait(void *p, struct s3cred_waiter *w)
-{
-}
-
-static const struct s3_cred_ops env_ops = { env_get, env_wait, env_unwait };
 
 /* ---- every host name to one address (--connect-to) ---- */
 
@@ -510,7 +495,6 @@ int main(int argc, char **argv)
 
 	memset(&o, 0, sizeof(o));
 	o.ca_file = getenv("S3_CA_FILE");
-	o.cred_ops = &env_ops;
 	for (i = 1; i < argc && argv[i][0] == '-' && argv[i][1]; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 
@@ -590,17 +574,24 @@ int main(int argc, char **argv)
 		fprintf(stderr, "s3tool: %s\n", errbuf);
 		return 2;
 	}
-	creds.access_key = getenv("S3_ACCESS_KEY");
-	creds.secret_key = getenv("S3_SECRET_KEY");
-	creds.token = getenv("S3_SESSION_TOKEN");
-	creds.expires_ms = -1;
-	creds.source = "environment";
-	if (!creds.access_key || !creds.secret_key) {
-		fprintf(stderr, "s3tool: set S3_ACCESS_KEY and S3_SECRET_KEY\n");
+	/* The provider reads AWS's variables; the test environment names them S3_*. */
+	static const char *const vars[][2] = {
+		{ "AWS_ACCESS_KEY_ID", "S3_ACCESS_KEY" },
+		{ "AWS_SECRET_ACCESS_KEY", "S3_SECRET_KEY" },
+		{ "AWS_SESSION_TOKEN", "S3_SESSION_TOKEN" },
+	};
+	for (size_t k = 0; k < sizeof(vars) / sizeof(vars[0]); k++)
+		if (!getenv(vars[k][0]) && getenv(vars[k][1]) && getenv(vars[k][1])[0])
+			setenv(vars[k][0], getenv(vars[k][1]), 1);
+	setenv("AWS_EC2_METADATA_DISABLED", "true", 0);
+	if (!getenv("AWS_ACCESS_KEY_ID") || !getenv("AWS_SECRET_ACCESS_KEY")) {
+		fprintf(stderr, "s3tool: set S3_ACCESS_KEY and S3_SECRET_KEY (or AWS_ACCESS_KEY_ID and "
+			"AWS_SECRET_ACCESS_KEY)\n");
 		return 2;
 	}
-	if (creds.token && !creds.token[0])
-		creds.token = NULL;
+	struct config cfg;
+	if (config_init(&cfg) != 0)
+		return 2;
 
 	L = loop_new();
 	if (!L) {
@@ -613,17 +604,27 @@ int main(int argc, char **argv)
 		res = resolver_new(L, &rc);
 		o.resolver = res;
 	}
-	rc_run = s3_new(L, &u, NULL, &o, &S3);
+	struct httpc_config hc = { .resolver = res };
+	struct httpc *http = httpc_new(L, &hc);
+	struct s3cred *cred = http ? s3cred_new(L, &cfg, http) : NULL;
+	rc_run = cred ? s3_new(L, &u, cred, &o, &S3) : SL_E_NOMEM;
 	if (rc_run != 0) {
 		fprintf(stderr, "s3tool: cannot set up the client: %s\n", sl_strerror(rc_run));
+		s3cred_free(cred);
+		if (http)
+			httpc_free(http);
 		resolver_free(res);
 		loop_destroy(L);
+		config_free(&cfg);
 		return 2;
 	}
 	if (run_command(argc - i, argv + i) != 0) {
 		usage();
 		s3_free(S3);
+		s3cred_free(cred);
+		httpc_free(http);
 		resolver_free(res);
+		config_free(&cfg);
 		loop_destroy(L);
 		return 2;
 	}
@@ -646,7 +647,10 @@ int main(int argc, char **argv)
 	}
 	write_out();
 	s3_free(S3);
+	s3cred_free(cred);
+	httpc_free(http);
 	resolver_free(res);
+	config_free(&cfg);
 	loop_destroy(L);
 	fds_after = open_fds();
 	if (fds_after > fds_before) {

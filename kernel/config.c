@@ -106,6 +106,7 @@ static const struct cfg_key cfg_keys[] = {
 	{ "sluice.wal.volume", CFG_STR, OFF(wal_volume), "", 0, 0, NULL, 0 },
 	{ "sluice.wal.capacity.bytes", CFG_I64, OFF(wal_capacity_bytes), "1073741824", 1, I64MAX, NULL, 0 },
 	{ "sluice.wal.io", CFG_STR, OFF(wal_io), "auto", 0, 0, check_wal_io, 0 },
+	{ "sluice.wal.format.if.blank", CFG_BOOL, OFF(wal_format_if_blank), "false", 0, 0, NULL, 0 },
 	{ "sluice.objects.url", CFG_STR, OFF(objects_url), "", 0, 0, NULL, 0 },
 	{ "sluice.objects.compression", CFG_STR, OFF(objects_compression), "zstd", 0, 0,
 	  check_objects_compression, 0 },

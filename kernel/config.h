@@ -47,6 +47,7 @@ struct config {
 	char *wal_volume;			/* sluice.wal.volume */
 	int64_t wal_capacity_bytes;		/* sluice.wal.capacity.bytes */
 	char *wal_io;				/* sluice.wal.io: auto, uring or pwrite */
+	int wal_format_if_blank;		/* sluice.wal.format.if.blank (PID 1 only) */
 	char *objects_url;			/* sluice.objects.url */
 	char *objects_compression;		/* sluice.objects.compression: zstd or none */
 	int64_t upload_bytes;			/* sluice.upload.bytes */

@@ -10,6 +10,18 @@
  * --set in order), refuse to start on any error, then build the loop, the
  * store, the Kafka front end and the listener, and run until SIGTERM or
  * SIGINT asks for a clean stop.
+ *
+ * As PID 1 of the appliance (started by the kernel as /init, with no
+ * subcommand) it first does an init system's duties (kernel/init.h), which
+ * end with the configuration from the kernel command line, fw_cfg or EC2
+ * user-data; then it prepares the WAL device, runs the same broker, and
+ * powers the machine off when the broker stops:
+ *
+ *   init_boot ─▶ WAL device (blank? format if allowed) ─▶ broker ─▶ power off
+ *       │                 │                                 ▲  SIGTERM, SIGINT
+ *       └─ any error ─────┴──▶ message on the console ──────┘  (ctrl-alt-del),
+ *                                                              power button
+ * PID 1 also reaps children on SIGCHLD, and never exits.
  */
 #include <errno.h>
 #include <signal.h>
@@ -19,10 +31,12 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 #include "config.h"
+#include "init.h"
 #include "log.h"
 #include "loop.h"
 #include "../kafka/kafka.h"
 #include "../net/conn.h"
+#include "../net/userdata.h"
 #include "../storage/s3url.h"
 #include "../storage/stream.h"
 #include "../storage/wal.h"
@@ -106,11 +120,25 @@ static void ident_of(const struct config *cfg, struct wal_ident *id)
 	id->node = cfg->node_id;
 }
 
+#define MAX_BUTTONS 4
+
 struct stopper {
 	struct loop *l;
 	struct server *srv;
 	int fd;
+	int pid1;
+	int buttons[MAX_BUTTONS];
+	int nbuttons;
 };
+
+static void stop_broker(struct stopper *s)
+{
+	server_stop_accepting(s->srv);
+	loop_stop(s->l);
+	/* Whatever still flushes gets this long; then the machine goes off regardless. */
+	if (s->pid1)
+		init_shutdown_deadline(INIT_SHUTDOWN_S);
+}
 
 static void on_signal(struct loop *l, int fd, unsigned events, void *arg)
 {
@@ -119,9 +147,27 @@ static void on_signal(struct loop *l, int fd, unsigned events, void *arg)
 
 	if (read(fd, &si, sizeof(si)) != (ssize_t)sizeof(si))
 		return;
-	log_info("main", "signal %u: stopping", si.ssi_signo);
-	server_stop_accepting(s->srv);
-	loop_stop(l);
+	if (si.ssi_signo == SIGCHLD) {
+		init_reap();
+		return;
+	}
+	log_info("main", "signal %u%s: stopping", si.ssi_signo,
+		 s->pid1 && si.ssi_signo == SIGINT ? " (ctrl-alt-del)" : "");
+	stop_broker(s);
+}
+
+static void on_power_button(struct loop *l, int fd, unsigned events, void *arg)
+{
+	struct stopper *s = arg;
+
+	if (events & LOOP_ERROR) {
+		loop_del(l, fd);
+		return;
+	}
+	if (!init_power_pressed(fd))
+		return;
+	log_info("main", "power button: stopping");
+	stop_broker(s);
 }
 
 static void dump_line(const char *line, void *arg)
@@ -129,37 +175,35 @@ static void dump_line(const char *line, void *arg)
 	log_debug("config", "%s", line);
 }
 
-static int serve(int argc, char **argv)
+/*
+ * Run the broker with cfg until a stop signal (or, as PID 1, the power
+ * button).  0 after a clean stop, 1 after an error once listening, 2 when it
+ * never started (the reason logged).
+ */
+static int run_broker(const struct config *cfg, int pid1)
 {
-	struct config cfg;
 	struct listener_addr la;
 	struct loop *l = NULL;
 	struct store *st = NULL;
 	struct kafka *k = NULL;
 	struct server *srv = NULL;
-	struct stopper stop = { .fd = -1 };
+	struct stopper stop = { .fd = -1, .pid1 = pid1 };
 	struct wal *w = NULL;
 	char walpath[512];
-	int rc = 1;
+	int rc = 2;
 
-	if (config_init(&cfg) != 0) {
-		fprintf(stderr, "sluice: cannot initialise configuration\n");
-		return 1;
-	}
-	if (load_config(&cfg, argc, argv) != 0)
-		goto out;
-	config_dump(&cfg, dump_line, NULL);
+	config_dump(cfg, dump_line, NULL);
 	/*
 	 * Settings this build cannot honour are refused, not ignored: an
 	 * operator who named a bucket expects data to reach it.
 	 */
-	if (cfg.objects_url[0]) {
+	if (cfg->objects_url[0]) {
 		log_error("main", "sluice.objects.url is set, but this build has no object store yet; "
 			  "refusing to start rather than ignore it");
 		goto out;
 	}
-	if (config_parse_listener(cfg.listeners, &la) != 0) {
-		log_error("main", "bad listeners '%s'", cfg.listeners);
+	if (config_parse_listener(cfg->listeners, &la) != 0) {
+		log_error("main", "bad listeners '%s'", cfg->listeners);
 		goto out;
 	}
 
@@ -167,6 +211,8 @@ static int serve(int argc, char **argv)
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
+	if (pid1)
+		sigaddset(&mask, SIGCHLD);	/* reaped from the loop */
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
@@ -180,26 +226,29 @@ static int serve(int argc, char **argv)
 		log_error("main", "cannot create the store");
 		goto out;
 	}
-	if (wal_path(&cfg, walpath, sizeof(walpath)) != 0)
+	if (wal_path(cfg, walpath, sizeof(walpath)) != 0)
 		goto out;
 	if (walpath[0]) {
 		char why[512];
 		int err;
 		struct wal_ident id;
-		ident_of(&cfg, &id);
-		if (wal_set_io(cfg.wal_io) != 0) {
-			log_error("main", "sluice.wal.io: unknown value '%s'", cfg.wal_io);
+		ident_of(cfg, &id);
+		if (wal_set_io(cfg->wal_io) != 0) {
+			log_error("main", "sluice.wal.io: unknown value '%s'", cfg->wal_io);
 			goto out;
 		}
 		w = wal_open(l, walpath, &id, &err, why, sizeof(why));
 		if (!w) {
 			log_error("main", "cannot open the WAL: %s%s", why,
-				  err == SL_E_CORRUPT ? " (run `sluice format` first?)" : "");
+				  err != SL_E_CORRUPT ? "" : pid1 ?
+				  " (it is not blank, so it is not formatted at boot; check "
+				  "sluice.wal.device or sluice.wal.volume)" :
+				  " (run `sluice format` first?)");
 			goto out;
 		}
 		store_set_wal(st, w);
 	}
-	k = kafka_new(l, &cfg, st);
+	k = kafka_new(l, cfg, st);
 	if (!k) {
 		log_error("main", "cannot create the broker");
 		goto out;
@@ -213,10 +262,10 @@ static int serve(int argc, char **argv)
 		}
 	}
 	struct net_limits lim = {
-		.max_frame = (size_t)cfg.socket_request_max_bytes,
-		.max_connections = cfg.max_connections,
-		.max_inflight = cfg.conn_max_inflight,
-		.max_unsent = (size_t)cfg.conn_max_unsent_bytes,
+		.max_frame = (size_t)cfg->socket_request_max_bytes,
+		.max_connections = cfg->max_connections,
+		.max_inflight = cfg->conn_max_inflight,
+		.max_unsent = (size_t)cfg->conn_max_unsent_bytes,
 	};
 	struct net_ops ops = { .on_request = kafka_on_request };
 	srv = server_listen(l, la.host, la.port, &lim, &ops, k);
@@ -236,7 +285,14 @@ static int serve(int argc, char **argv)
 		log_error("main", "cannot watch signals: %s", sl_strerror(err));
 		goto out;
 	}
-	log_info("main", "sluice %s node %d listening on %s:%u", SLUICE_VERSION, cfg.node_id,
+	if (pid1)
+		stop.nbuttons = init_power_buttons(stop.buttons, MAX_BUTTONS);
+	for (int i = 0; i < stop.nbuttons; i++) {
+		err = loop_add(l, stop.buttons[i], LOOP_READ, on_power_button, &stop);
+		if (err != 0)
+			log_warn("main", "cannot watch the power button: %s", sl_strerror(err));
+	}
+	log_info("main", "sluice %s node %d listening on %s:%u", SLUICE_VERSION, cfg->node_id,
 		 la.host[0] ? la.host : "*", server_port(srv));
 	if (!w)
 		log_warn("main", "no sluice.wal.device: streams are kept in memory and "
@@ -246,6 +302,8 @@ static int serve(int argc, char **argv)
 out:
 	if (stop.fd != -1)
 		close(stop.fd);
+	for (int i = 0; i < stop.nbuttons; i++)
+		close(stop.buttons[i]);
 	server_destroy(srv);
 	/* Pending appends complete (or fail) before the layers that wait on them go. */
 	if (w)
@@ -253,6 +311,20 @@ out:
 	kafka_destroy(k);
 	store_destroy(st);
 	loop_destroy(l);
+	return rc;
+}
+
+static int serve(int argc, char **argv)
+{
+	struct config cfg;
+	int rc = 1;
+
+	if (config_init(&cfg) != 0) {
+		fprintf(stderr, "sluice: cannot initialise configuration\n");
+		return 1;
+	}
+	if (load_config(&cfg, argc, argv) == 0)
+		rc = run_broker(&cfg, 0) == 0 ? 0 : 1;
 	config_free(&cfg);
 	return rc;
 }
@@ -293,9 +365,109 @@ out:
 	return rc;
 }
 
+/*
+ * The WAL device before the broker opens it, as PID 1: wait for it to
+ * appear (modules probe in the background; EBS volumes attach late), and
+ * format it when it is blank and the configuration allows that.  Returns 0,
+ * or -1 with why for the console.
+ */
+static int pid1_wal(const struct config *cfg, char *why, size_t whylen)
+{
+	char path[512], fwhy[512];
+	struct wal_ident id;
+	int blank, err;
+
+	path[0] = 0;
+	if (cfg->wal_device[0]) {
+		snprintf(path, sizeof(path), "%s", cfg->wal_device);
+	} else if (cfg->wal_volume[0]) {
+		uint64_t start = init_sys.now_ms();
+		int said = 0;
+
+		while ((err = wal_find_volume("/sys/block", cfg->wal_volume, path, sizeof(path))) ==
+		       SL_E_NOTFOUND && init_sys.now_ms() - start < INIT_VOLUME_WAIT_MS) {
+			if (!said++)
+				log_info("main", "waiting up to %d s for EBS volume %s to be attached",
+					 INIT_VOLUME_WAIT_MS / 1000, cfg->wal_volume);
+			init_sys.sleep_ms(500);
+		}
+		if (err != 0) {
+			snprintf(why, whylen, "configuration error: sluice.wal.volume %s: %s",
+				 cfg->wal_volume, err == SL_E_INVALID ?
+				 "not an EBS volume id (vol-...)" :
+				 "no NVMe device has that serial after waiting; is the volume attached?");
+			return -1;
+		}
+		log_info("main", "WAL volume %s is %s", cfg->wal_volume, path);
+	}
+	if (!path[0])
+		return 0;
+	err = init_wait_path(path, INIT_DEVICE_WAIT_MS);
+	if (err == 0)
+		err = init_device_blank(path, &blank);
+	if (err != 0) {
+		snprintf(why, whylen, "cannot read the WAL device %s: %s", path, sl_strerror(err));
+		return -1;
+	}
+	if (!blank)
+		return 0;
+	if (!cfg->wal_format_if_blank) {
+		snprintf(why, whylen, "configuration error: the WAL device %s is blank (never "
+			 "formatted).\nSet sluice.wal.format.if.blank=true to format it at boot, or "
+			 "run `sluice format` on it.", path);
+		return -1;
+	}
+	ident_of(cfg, &id);
+	if (wal_format(path, (uint64_t)cfg->wal_capacity_bytes, &id, 0, fwhy, sizeof(fwhy)) != 0) {
+		snprintf(why, whylen, "cannot format the blank WAL device %s: %s", path, fwhy);
+		return -1;
+	}
+	log_info("main", "formatted the blank WAL device %s (sluice.wal.format.if.blank)", path);
+	return 0;
+}
+
+/* PID 1: the init duties, the broker, then power off.  Never returns. */
+static void pid1(void) __attribute__((noreturn));
+static void pid1(void)
+{
+	struct config cfg;
+	char why[1024];
+	int rc;
+
+	init_signals();
+	/* kernel/ includes nothing above it: the IMDS client comes in from here. */
+	init_sys.userdata = userdata_fetch;
+	init_boot_or_poweroff(&cfg);
+	log_info("main", "sluice %s", SLUICE_VERSION);
+	why[0] = 0;
+	if (pid1_wal(&cfg, why, sizeof(why)) != 0) {
+		config_free(&cfg);
+		init_fatal(why);
+	}
+	rc = run_broker(&cfg, 1);
+	config_free(&cfg);
+	if (rc == 2)
+		init_fatal("the broker could not start: the reason is logged above");
+	init_poweroff(rc == 0 ? "the broker stopped" : "the broker stopped after an error");
+}
+
+static int is_command(const char *s)
+{
+	return strcmp(s, "serve") == 0 || strcmp(s, "format") == 0 || strcmp(s, "version") == 0 ||
+	       strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0;
+}
+
 int main(int argc, char **argv)
 {
 	config_objects_url_check = s3url_check;
+	/*
+	 * Started by the kernel as /init: PID 1 and no subcommand (the kernel
+	 * passes stray command-line words as arguments, so any non-command is
+	 * ignored).  PID 1 with a subcommand is a container running
+	 * `sluice serve`: no machine to boot or power off there.
+	 */
+	if (getpid() == 1 && (argc < 2 || !is_command(argv[1])))
+		pid1();
 	if (argc < 2) {
 		usage(stderr);
 		return 2;

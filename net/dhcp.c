@@ -325,7 +325,7 @@ static int search_name(const uint8_t *d, size_t len, size_t *pos, char *out, siz
 {
 	struct sl_rd r;
 	size_t n = 0, label_at;
-	int jumped = 0, rc;
+	int jumped = 0, jumps = 0, rc;
 
 	rd_init(&r, d, len);
 	if ((rc = rd_skip(&r, *pos)) != 0)
@@ -345,8 +345,9 @@ static int search_name(const uint8_t *d, size_t len, size_t *pos, char *out, siz
 			if ((rc = rd_u8(&r, &lo)) != 0)
 				return rc;
 			to = (size_t)(l & 0x3f) << 8 | lo;
-			/* Strictly backwards: every jump shrinks the position. */
-			if (to >= label_at)
+			/* Strictly backwards: every jump shrinks the position.
+			 * The count is a second guard of the same promise. */
+			if (to >= label_at || ++jumps > 64)
 				return SL_E_INVALID;
 			if (!jumped)
 				*pos = r.off;
@@ -383,7 +384,10 @@ static int parse_search(const uint8_t *d, size_t len, char *list, size_t cap)
 
 	list[0] = '\0';
 	while (pos < len) {
-		if (search_name(d, len, &pos, name, sizeof(name)) != 0) {
+		size_t was = pos;
+
+		/* A name takes at least one byte: the loop always ends. */
+		if (search_name(d, len, &pos, name, sizeof(name)) != 0 || pos <= was) {
 			list[0] = '\0';
 			return 0;
 		}

@@ -755,15 +755,16 @@ static void drop_address(struct netif_renewer *r)
 
 	if (!r->applied)
 		return;
+	dhcp_ip_str(r->applied, a);
 	ctl = SYS.socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (ctl == -1) {
-		log_error(TAG, "%s: cannot remove %s: %s", r->ifname, dhcp_ip_str(r->applied, a), strerror(errno));
+		log_error(TAG, "%s: cannot remove %s: %s", r->ifname, a, strerror(errno));
 		return;
 	}
 	ifr_init(&q, r->ifname);
 	sa_ip(&q.ifr_addr, 0);	/* 0.0.0.0 deletes the address (devinet_ioctl) */
 	if (SYS.ioctl(ctl, SIOCSIFADDR, &q) == -1)
-		log_error(TAG, "%s: cannot remove %s: %s", r->ifname, dhcp_ip_str(r->applied, a), strerror(errno));
+		log_error(TAG, "%s: cannot remove %s: %s", r->ifname, a, strerror(errno));
 	else
 		log_warn(TAG, "%s: removed %s; asking DHCP again", r->ifname, a);
 	SYS.close(ctl);

@@ -36,6 +36,7 @@
 #include "loop.h"
 #include "../kafka/kafka.h"
 #include "../net/conn.h"
+#include "../net/netif.h"
 #include "../net/userdata.h"
 #include "../storage/s3url.h"
 #include "../storage/stream.h"
@@ -427,6 +428,26 @@ static int pid1_wal(const struct config *cfg, char *why, size_t whylen)
 }
 
 /* PID 1: the init duties, the broker, then power off.  Never returns. */
+/*
+ * init's DHCP hook: net/netif.c on the NIC init chose.  "Not found" means
+ * something else to init (a NIC left down on purpose), so it is passed on
+ * as -ENODEV.  The lease is not renewed: slirp's lasts a day and an EC2
+ * instance keeps its address.
+ */
+static struct netif_lease pid1_lease;
+
+static int pid1_dhcp(const char *ifname, int timeout_ms, char *why, size_t whylen)
+{
+	struct netif_opts o = { .ifname = ifname, .timeout_ms = timeout_ms };
+	int rc = netif_configure_opts(&o, &pid1_lease);
+
+	if (rc != 0) {
+		snprintf(why, whylen, "%s", sl_strerror(rc));
+		return rc == SL_E_NOTFOUND ? -ENODEV : rc;
+	}
+	return 0;
+}
+
 static void pid1(void) __attribute__((noreturn));
 static void pid1(void)
 {
@@ -437,6 +458,7 @@ static void pid1(void)
 	init_signals();
 	/* kernel/ includes nothing above it: the IMDS client comes in from here. */
 	init_sys.userdata = userdata_fetch;
+	init_sys.configure_nic = pid1_dhcp;
 	init_boot_or_poweroff(&cfg);
 	log_info("main", "sluice %s", SLUICE_VERSION);
 	why[0] = 0;

@@ -908,7 +908,7 @@ static void stop_loop(struct loop *l, void *arg)
 	loop_stop(l);
 }
 
-/* Run the loop for about ms of real time: the fake exchanges take a few turns. */
+/* Run the loop for about ms of real time: for checking that nothing happens. */
 static void spin(struct loop *l, int ms)
 {
 	struct loop_timer t;
@@ -917,6 +917,40 @@ static void spin(struct loop *l, int ms)
 	loop_timer_set(l, &t, (uint64_t)ms);
 	T_EQ(loop_run(l), 0);
 	loop_timer_cancel(l, &t);
+}
+
+/* What spin_until waits for: the renewer in state and the fake log holding text. */
+struct until {
+	struct netif_renewer *r;
+	enum dhcp_state state;
+	const char *text;
+	struct loop_timer t;
+	int left;
+};
+
+static void until_check(struct loop *l, void *arg)
+{
+	struct until *u = arg;
+
+	if ((netif_renew_client(u->r)->state == u->state && strstr(F.log, u->text)) || --u->left <= 0)
+		loop_stop(l);
+	else
+		loop_timer_set(l, &u->t, 5);
+}
+
+/*
+ * Run the loop until the fake exchange has got there (each step takes a
+ * turn or two); gives up after about 5 s of real time so a bug fails the
+ * checks that follow rather than hanging.
+ */
+static void spin_until(struct loop *l, struct netif_renewer *r, enum dhcp_state state, const char *text)
+{
+	struct until u = { r, state, text, { 0 }, 1000 };
+
+	loop_timer_init(&u.t, until_check, &u);
+	loop_timer_set(l, &u.t, 0);
+	T_EQ(loop_run(l), 0);
+	loop_timer_cancel(l, &u.t);
 }
 
 static void test_renewal(void)
@@ -949,7 +983,7 @@ static void test_renewal(void)
 	F.now = t1;
 	F.log[0] = '\0';
 	T_EQ(netif_renew_start(l, &nl, ETC, &r), 0);
-	spin(l, 50);
+	spin_until(l, r, DHCP_BOUND, "resolv.conf\n");
 	T_CHECK(strstr(F.log, "send REQUEST 172.31.32.1:67\n") != NULL);
 	T_EQ(F.last_ciaddr, DF_IP(172, 31, 40, 7));
 	c = netif_renew_client(r);
@@ -965,7 +999,7 @@ static void test_renewal(void)
 	nl.client = *c;
 	netif_renew_stop(r);
 	T_EQ(netif_renew_start(l, &nl, ETC, &r), 0);
-	spin(l, 50);
+	spin_until(l, r, DHCP_SELECTING, "send DISCOVER 255.255.255.255:67\n");
 	T_CHECK(strstr(F.log, "addr eth0 0.0.0.0\n") != NULL);
 	T_CHECK(strstr(F.log, "send DISCOVER 255.255.255.255:67\n") != NULL);
 	c = netif_renew_client(r);
@@ -976,7 +1010,7 @@ static void test_renewal(void)
 	F.mode = SRV_EC2;
 	F.log[0] = '\0';
 	T_EQ(netif_renew_start(l, &nl, ETC, &r), 0);
-	spin(l, 50);
+	spin_until(l, r, DHCP_BOUND, "resolv.conf\n");
 	{
 		const char *drop = strstr(F.log, "addr eth0 0.0.0.0\n");
 		const char *add = strstr(F.log, "addr eth0 172.31.40.7\n");
@@ -992,7 +1026,7 @@ static void test_renewal(void)
 	F.unicast = 1;
 	F.log[0] = '\0';
 	T_EQ(netif_renew_start(l, &nl, ETC, &r), 0);
-	spin(l, 50);
+	spin_until(l, r, DHCP_BOUND, "resolv.conf\n");
 	T_CHECK(strstr(F.log, "bind packet ifindex 2\n") != NULL);
 	T_CHECK(strstr(F.log, "addr eth0 172.31.40.7\n") != NULL);
 	c = netif_renew_client(r);

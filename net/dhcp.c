@@ -538,6 +538,60 @@ int dhcp_parse(const uint8_t *p, size_t n, struct dhcp_msg *m)
 	return 0;
 }
 
+/* ---- IPv4 and UDP around a reply (RFC 791 3.1, RFC 768) ---- */
+
+int dhcp_unwrap(const uint8_t *p, size_t n, const uint8_t **payload, size_t *len,
+		uint32_t *src, uint16_t *sport)
+{
+	struct sl_rd r, u;
+	const uint8_t *hdr;
+	uint8_t vihl, tos, ttl, proto;
+	uint16_t total, id, frag, csum, dport, ulen, ucsum;
+	uint32_t dst, sum = 0;
+	size_t ihl, i;
+	int rc;
+
+	rd_init(&r, p, n);
+	if ((rc = rd_u8(&r, &vihl)) != 0)
+		return rc;
+	ihl = (size_t)(vihl & 15) * 4;
+	if (vihl >> 4 != 4 || ihl < 20)
+		return SL_E_INVALID;
+	/* The whole header, for its checksum, then field by field. */
+	rd_init(&r, p, n);
+	if ((rc = rd_bytes(&r, ihl, &hdr)) != 0)
+		return rc;
+	for (i = 0; i < ihl; i += 2)
+		sum += (uint32_t)hdr[i] << 8 | hdr[i + 1];
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	if (sum != 0xffff)
+		return SL_E_INVALID;
+	rd_init(&r, hdr, ihl);
+	if ((rc = rd_u8(&r, &vihl)) || (rc = rd_u8(&r, &tos)) || (rc = rd_u16(&r, &total)) ||
+	    (rc = rd_u16(&r, &id)) || (rc = rd_u16(&r, &frag)) || (rc = rd_u8(&r, &ttl)) ||
+	    (rc = rd_u8(&r, &proto)) || (rc = rd_u16(&r, &csum)) || (rc = rd_u32(&r, src)) ||
+	    (rc = rd_u32(&r, &dst)))
+		return rc;
+	if (total < ihl || total > n)
+		return total > n ? SL_E_SHORT : SL_E_INVALID;
+	if (frag & 0x3fff)		/* MF set or an offset: a fragment */
+		return SL_E_PROTO;
+	if (proto != 17)
+		return SL_E_NOTFOUND;
+	/* The UDP datagram: what the IP length says, link padding left out. */
+	rd_init(&u, p + ihl, total - ihl);
+	if ((rc = rd_u16(&u, sport)) || (rc = rd_u16(&u, &dport)) || (rc = rd_u16(&u, &ulen)) ||
+	    (rc = rd_u16(&u, &ucsum)))
+		return rc;
+	if (ulen < 8 || ulen > total - ihl)
+		return ulen < 8 ? SL_E_INVALID : SL_E_SHORT;
+	if (dport != DHCP_CLIENT_PORT)
+		return SL_E_NOTFOUND;
+	*len = ulen - 8;
+	return rd_bytes(&u, *len, payload);
+}
+
 /* ---- the state machine ---- */
 
 static const struct dhcp_timing default_timing = { 4000, 64000, 1000, 60000, 4 };

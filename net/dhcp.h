@@ -159,6 +159,19 @@ struct dhcp_msg {
  */
 SL_MUST_CHECK int dhcp_parse(const uint8_t *p, size_t n, struct dhcp_msg *m);
 
+/*
+ * An IPv4 packet as an AF_PACKET (SOCK_DGRAM) socket hands it over, from
+ * the IP header on, possibly followed by link-layer padding.  0 when it is
+ * an unfragmented UDP datagram to port 68 whose IP header checksum holds:
+ * *payload and *len then name the UDP payload inside p (borrowed), *src and
+ * *sport its sender.  SL_E_NOTFOUND for a valid packet not for the DHCP
+ * client (another protocol or port), SL_E_SHORT or SL_E_INVALID for a
+ * malformed one, SL_E_PROTO for a fragment.  The UDP checksum is not
+ * checked: with offloads a NIC may hand it over unfinished.
+ */
+SL_MUST_CHECK int dhcp_unwrap(const uint8_t *p, size_t n, const uint8_t **payload, size_t *len,
+			      uint32_t *src, uint16_t *sport);
+
 /* What a client message carries. */
 struct dhcp_req {
 	uint8_t type;			/* DHCPDISCOVER or DHCPREQUEST */

@@ -1,9 +1,10 @@
 /*
  * netif.c - loopback and the first NIC by DHCP, for PID 1 (see netif.h).
  *
- * Owns: the control socket (AF_INET, for ioctls) and the DHCP socket of one
- * bring-up, both closed before netif_configure returns; a renewer's DHCP
- * socket and timer, until netif_renew_stop.
+ * Owns: the control socket (AF_INET, for ioctls), the DHCP socket and the
+ * packet socket of one bring-up, all closed before netif_configure
+ * returns; a renewer's DHCP socket, timer and (while it looks for a new
+ * lease) packet socket, until netif_renew_stop.
  *
  * Every syscall goes through netif_sys, so tests can play the kernel and a
  * DHCP server (tests/unit/test_netif.c); only the reading of
@@ -29,9 +30,11 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <net/ethernet.h>
 #include <net/if_arp.h>
 #include <net/route.h>
 #include <netinet/in.h>
+#include <netpacket/packet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -494,9 +497,35 @@ static void send_msg(int fd, const char *ifname, const struct sl_wr *w, uint32_t
 		log_debug(TAG, "%s: DHCP send: %s", ifname, strerror(errno));
 }
 
+/* One reply into the engine; counts it and keeps the most telling result in *best. */
+static void feed(const char *ifname, struct dhcp_client *c, struct counts *n, const uint8_t *p,
+		 size_t len, uint32_t src, int *best)
+{
+	char ip[16], a[16];
+	int rc = dhcp_input(c, p, len, SYS.now_ms());
+
+	dhcp_ip_str(src, ip);
+	if (rc < 0) {
+		n->dropped++;
+		log_debug(TAG, "%s: DHCP reply from %s dropped: %s", ifname, ip, sl_strerror(rc));
+		return;
+	}
+	if (rc == DHCP_OFFERED) {
+		n->offers++;
+		log_debug(TAG, "%s: offer of %s from %s", ifname, dhcp_ip_str(c->offer.addr, a), ip);
+	} else if (rc == DHCP_NAKED) {
+		n->naks++;
+		log_warn(TAG, "%s: DHCPNAK from %s%s%s", ifname, ip, c->nak_message[0] ? ": " : "",
+			 c->nak_message);
+	}
+	/* DHCP_LEASED or DHCP_RENEWED wins over whatever else came in the same batch. */
+	if (rc == DHCP_LEASED || rc == DHCP_RENEWED || (*best != DHCP_LEASED && *best != DHCP_RENEWED))
+		*best = rc;
+}
+
 /*
- * Read every waiting datagram into the engine.  Returns the most telling
- * engine result (DHCP_LEASED over the others), or 0 if nothing counted.
+ * Read every datagram waiting on the UDP socket into the engine.  Returns
+ * the most telling engine result, or 0 if nothing counted.
  */
 static int receive(int fd, const char *ifname, struct dhcp_client *c, struct counts *n)
 {
@@ -506,9 +535,7 @@ static int receive(int fd, const char *ifname, struct dhcp_client *c, struct cou
 	for (;;) {
 		struct sockaddr_in from;
 		socklen_t fl = sizeof(from);
-		char ip[16];
 		ssize_t got;
-		int rc;
 
 		memset(&from, 0, sizeof(from));
 		got = SYS.recvfrom(fd, buf, sizeof(buf), MSG_DONTWAIT | MSG_TRUNC, (struct sockaddr *)&from, &fl);
@@ -522,37 +549,98 @@ static int receive(int fd, const char *ifname, struct dhcp_client *c, struct cou
 			n->dropped++;
 			continue;
 		}
-		rc = dhcp_input(c, buf, (size_t)got, SYS.now_ms());
-		dhcp_ip_str(ntohl(from.sin_addr.s_addr), ip);
-		if (rc < 0) {
-			n->dropped++;
-			log_debug(TAG, "%s: DHCP reply from %s dropped: %s", ifname, ip, sl_strerror(rc));
-			continue;
-		}
-		if (rc == DHCP_OFFERED) {
-			char a[16];
-
-			n->offers++;
-			log_debug(TAG, "%s: offer of %s from %s", ifname, dhcp_ip_str(c->offer.addr, a), ip);
-		} else if (rc == DHCP_NAKED) {
-			n->naks++;
-			log_warn(TAG, "%s: DHCPNAK from %s%s%s", ifname, ip, c->nak_message[0] ? ": " : "",
-				 c->nak_message);
-		}
-		if (rc == DHCP_LEASED || rc == DHCP_RENEWED || (best != DHCP_LEASED && best != DHCP_RENEWED))
-			best = rc;
+		feed(ifname, c, n, buf, (size_t)got, ntohl(from.sin_addr.s_addr), &best);
 	}
 }
 
-/* Talk DHCP on fd until the engine is BOUND or gives up. */
-static int acquire(int fd, const char *ifname, struct dhcp_client *c, struct counts *n)
+/*
+ * The same for the packet socket: IPv4 packets as the NIC received them,
+ * for servers that answer an address we do not hold yet by unicast (the
+ * kernel drops those before UDP sees them).
+ */
+static int receive_raw(int fd, const char *ifname, struct dhcp_client *c, struct counts *n)
+{
+	uint8_t buf[RECV_BUF];
+	int best = 0;
+
+	for (;;) {
+		struct sockaddr_ll from;
+		socklen_t fl = sizeof(from);
+		const uint8_t *payload;
+		size_t len;
+		uint32_t src;
+		uint16_t sport;
+		ssize_t got;
+		int rc;
+
+		memset(&from, 0, sizeof(from));
+		got = SYS.recvfrom(fd, buf, sizeof(buf), MSG_DONTWAIT | MSG_TRUNC, (struct sockaddr *)&from, &fl);
+		if (got == -1) {
+			if (errno == EINTR)
+				continue;
+			return best;
+		}
+		if (from.sll_pkttype == PACKET_OUTGOING)
+			continue;	/* our own DISCOVER on its way out */
+		if ((size_t)got > sizeof(buf)) {
+			n->dropped++;
+			continue;
+		}
+		rc = dhcp_unwrap(buf, (size_t)got, &payload, &len, &src, &sport);
+		if (rc == SL_E_NOTFOUND)
+			continue;	/* other traffic */
+		if (rc != 0 || sport != DHCP_SERVER_PORT) {
+			n->dropped++;
+			continue;
+		}
+		feed(ifname, c, n, payload, len, src, &best);
+	}
+}
+
+/*
+ * A packet socket on ifname for IPv4, receive only (PACKET_OUTGOING frames
+ * are skipped on reading).  Without CONFIG_PACKET this fails and DHCP
+ * works with servers that broadcast, as the broadcast bit asks.
+ */
+static int packet_socket(const char *ifname, int *out)
+{
+	struct sockaddr_ll sll;
+	struct ifreq r;
+	int ctl, fd, rc;
+
+	ctl = SYS.socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (ctl == -1)
+		return -errno;
+	ifr_init(&r, ifname);
+	rc = SYS.ioctl(ctl, SIOCGIFINDEX, &r) == -1 ? -errno : 0;
+	SYS.close(ctl);
+	if (rc != 0)
+		return rc;
+	fd = SYS.socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, htons(ETH_P_IP));
+	if (fd == -1)
+		return -errno;
+	memset(&sll, 0, sizeof(sll));
+	sll.sll_family = AF_PACKET;
+	sll.sll_protocol = htons(ETH_P_IP);
+	sll.sll_ifindex = r.ifr_ifindex;
+	if (SYS.bind(fd, (struct sockaddr *)&sll, sizeof(sll)) == -1) {
+		rc = -errno;
+		SYS.close(fd);
+		return rc;
+	}
+	*out = fd;
+	return 0;
+}
+
+/* Talk DHCP until the engine is BOUND or gives up; raw may be -1. */
+static int acquire(int fd, int raw, const char *ifname, struct dhcp_client *c, struct counts *n)
 {
 	for (;;) {
 		struct dhcp_out out;
 		struct sl_wr w;
-		struct pollfd p;
+		struct pollfd p[2];
 		uint64_t now = SYS.now_ms();
-		int rc, wait;
+		int rc, wait, got = 0;
 
 		wr_init(&w, 0);
 		rc = dhcp_next(c, now, &w, &out);
@@ -569,13 +657,20 @@ static int acquire(int fd, const char *ifname, struct dhcp_client *c, struct cou
 			wait = 0;
 		else
 			wait = out.wake_ms - now > INT_MAX ? INT_MAX : (int)(out.wake_ms - now);
-		p.fd = fd;
-		p.events = POLLIN;
-		p.revents = 0;
-		rc = SYS.poll(&p, 1, wait);
+		p[0].fd = fd;
+		p[1].fd = raw;
+		p[0].events = p[1].events = POLLIN;
+		p[0].revents = p[1].revents = 0;
+		rc = SYS.poll(p, raw >= 0 ? 2 : 1, wait);
 		if (rc == -1 && errno != EINTR)
 			return -errno;
-		if (rc > 0 && receive(fd, ifname, c, n) == DHCP_LEASED)
+		if (rc <= 0)
+			continue;
+		if (p[0].revents)
+			got = receive(fd, ifname, c, n);
+		if (got != DHCP_LEASED && raw >= 0 && p[1].revents)
+			got = receive_raw(raw, ifname, c, n);
+		if (got == DHCP_LEASED)
 			return 0;
 	}
 }
@@ -623,7 +718,7 @@ int netif_configure_opts(const struct netif_opts *o, struct netif_lease *out)
 	char ifname[IFNAMSIZ];
 	uint8_t mac[6];
 	short flags = 0;
-	int ctl, fd = -1, rc;
+	int ctl, fd = -1, raw = -1, rc;
 
 	memset(out, 0, sizeof(*out));
 	ctl = SYS.socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -690,6 +785,9 @@ int netif_configure_opts(const struct netif_opts *o, struct netif_lease *out)
 
 	if ((rc = dhcp_socket(ifname, &fd)) != 0)
 		goto out;
+	if ((rc = packet_socket(ifname, &raw)) != 0)
+		log_info(TAG, "%s: no packet socket (%s); DHCP replies must be broadcast", ifname,
+			 sl_strerror(rc));
 	{
 		uint64_t now = SYS.now_ms();
 		int left = remaining(deadline, now);
@@ -699,9 +797,12 @@ int netif_configure_opts(const struct netif_opts *o, struct netif_lease *out)
 		dhcp_init(&out->client, mac, make_seed(mac), o->timing);
 		dhcp_start(&out->client, now, deadline ? (uint64_t)left : 0);
 	}
-	rc = acquire(fd, ifname, &out->client, &n);
+	rc = acquire(fd, raw, ifname, &out->client, &n);
 	SYS.close(fd);
 	fd = -1;
+	if (raw != -1)
+		SYS.close(raw);
+	raw = -1;
 	if (rc == SL_E_TIMEOUT) {
 		log_error(TAG, "%s: no DHCP lease after %d ms (%u DISCOVERs, %u offers, %u REQUESTs, "
 			  "%u NAKs, %u replies dropped)", ifname, o->timeout_ms, n.discovers, n.offers,
@@ -722,6 +823,8 @@ int netif_configure_opts(const struct netif_opts *o, struct netif_lease *out)
 out:
 	if (fd != -1)
 		SYS.close(fd);
+	if (raw != -1)
+		SYS.close(raw);
 	SYS.close(ctl);
 	if (rc != 0) {
 		struct dhcp_client keep = out->client;
@@ -737,6 +840,7 @@ out:
 struct netif_renewer {
 	struct loop *l;
 	int fd;
+	int raw;			/* packet socket while acquiring, else -1 */
 	struct loop_timer timer;
 	struct dhcp_client c;
 	char ifname[IFNAMSIZ];
@@ -771,6 +875,28 @@ static void drop_address(struct netif_renewer *r)
 	r->applied = 0;
 }
 
+static void renew_readable(struct loop *l, int fd, unsigned events, void *arg);
+
+/* The packet socket is open exactly while the engine looks for a lease. */
+static void renew_raw(struct netif_renewer *r)
+{
+	int acquiring = r->c.state == DHCP_INIT || r->c.state == DHCP_SELECTING ||
+			r->c.state == DHCP_REQUESTING;
+
+	if (acquiring && r->raw == -1) {
+		if (packet_socket(r->ifname, &r->raw) != 0)
+			r->raw = -1;
+		else if (loop_add(r->l, r->raw, LOOP_READ, renew_readable, r) != 0) {
+			SYS.close(r->raw);
+			r->raw = -1;
+		}
+	} else if (!acquiring && r->raw != -1) {
+		loop_del(r->l, r->raw);
+		SYS.close(r->raw);
+		r->raw = -1;
+	}
+}
+
 /* Drive the engine until it waits; arm the timer for then. */
 static void renew_run(struct netif_renewer *r)
 {
@@ -785,6 +911,7 @@ static void renew_run(struct netif_renewer *r)
 
 		wr_init(&w, 0);
 		rc = dhcp_next(&r->c, now, &w, &out);
+		renew_raw(r);
 		if (rc == DHCP_SEND)
 			send_msg(r->fd, r->ifname, &w, out.dst, &r->n);
 		wr_free(&w);
@@ -815,11 +942,13 @@ static void renew_timer(struct loop *l, void *arg)
 	renew_run(arg);
 }
 
+/* A reply on the UDP socket or the packet socket. */
 static void renew_readable(struct loop *l, int fd, unsigned events, void *arg)
 {
 	struct netif_renewer *r = arg;
 	char a[16];
-	int rc = receive(fd, r->ifname, &r->c, &r->n);
+	int rc = fd == r->raw ? receive_raw(fd, r->ifname, &r->c, &r->n) :
+				receive(fd, r->ifname, &r->c, &r->n);
 
 	if (rc == DHCP_NAKED) {
 		drop_address(r);
@@ -852,6 +981,7 @@ int netif_renew_start(struct loop *l, const struct netif_lease *nl, const char *
 	if (!r)
 		return SL_E_NOMEM;
 	r->l = l;
+	r->raw = -1;
 	r->c = nl->client;
 	r->applied = nl->lease.addr;
 	r->mtu = nl->mtu;
@@ -885,5 +1015,9 @@ void netif_renew_stop(struct netif_renewer *r)
 	loop_timer_cancel(r->l, &r->timer);
 	loop_del(r->l, r->fd);
 	SYS.close(r->fd);
+	if (r->raw != -1) {
+		loop_del(r->l, r->raw);
+		SYS.close(r->raw);
+	}
 	free(r);
 }

@@ -18,8 +18,11 @@
  *      the first DISCOVER is not lost to a link still coming up;
  *   4. DHCP over a UDP socket bound to 0.0.0.0:68 with SO_BROADCAST and
  *      SO_BINDTODEVICE, sending to 255.255.255.255:67 with the broadcast
- *      bit set (Linux sends and receives this before the NIC has an
- *      address);
+ *      bit set (Linux sends this, and receives broadcast replies, before
+ *      the NIC has an address); beside it an AF_PACKET socket receives, for
+ *      servers that answer by unicast to the offered address anyway, which
+ *      the kernel drops before UDP sees it (without CONFIG_PACKET only
+ *      broadcast replies work, and a line says so);
  *   5. the lease applied: SIOCSIFADDR, SIOCSIFNETMASK, SIOCSIFMTU (when
  *      the lease has option 26 and the device's MTU differs; a device that
  *      refuses only gets a warning), a host route to the router when it
@@ -30,6 +33,9 @@
  *      mtu 1500 lease 86400s (server 10.0.2.2)".
  * On failure: a negative error and one log line at ERROR naming the step,
  * the interface and the cause.  Sockets are closed on every path.
+ *
+ * Both paths were tried on a real kernel (veth pair, one end in another
+ * network namespace, a server that broadcasts and one that unicasts).
  *
  * Renewal (netif_renew_start): the same engine on the broker's loop.  At
  * T1 a REQUEST goes to the server, at T2 to everyone; an ACK extends the

@@ -5,11 +5,14 @@
  *
  * Input:
  *   byte 0   bit 0: give each packet the client's xid and MAC (so replies
- *            reach the state machine, which a fuzzer could not guess)
+ *            reach the state machine, which a fuzzer could not guess);
+ *            bit 1: packets are IPv4 as a packet socket receives them, and
+ *            dhcp_unwrap() finds the reply inside
  *   then up to 4 packets, each a 2-byte big-endian length and that many
  *            bytes (a short last one takes what is left)
  *
- * Each packet is parsed alone (dhcp_parse), then fed to a client that was
+ * Each packet (unwrapped, where bit 1 says so: the payload must lie inside
+ * the packet) is parsed alone (dhcp_parse), then fed to a client that was
  * started and asked what to send (dhcp_next) before each one, with time
  * moving on by the packet's first byte in seconds.
  *
@@ -99,18 +102,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 	struct dhcp_client c;
 	uint64_t now = 1000;
 	size_t off = 1;
-	int patch, k;
+	int patch, wrapped, k;
 
 	if (n < 1)
 		return 0;
 	patch = d[0] & 1;
+	wrapped = d[0] & 2;
 	dhcp_init(&c, mac, 7, NULL);
 	dhcp_start(&c, now, 60000);
 	for (k = 0; k < 4 && off < n; k++) {
 		struct dhcp_out out;
 		struct sl_wr w;
 		size_t len;
-		uint8_t *p;
+		uint8_t *p, *buf;
 		int rc;
 
 		if (n - off < 2)
@@ -120,11 +124,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 		if (len > n - off)
 			len = n - off;
 		/* An exact-size copy, so a read past the end is caught. */
-		p = malloc(len ? len : 1);
+		p = buf = malloc(len ? len : 1);
 		if (!p)
 			return 0;
 		memcpy(p, d + off, len);
 		off += len;
+		if (wrapped) {
+			const uint8_t *pl;
+			size_t plen;
+			uint32_t src;
+			uint16_t sport;
+
+			if (dhcp_unwrap(buf, len, &pl, &plen, &src, &sport) != 0) {
+				free(buf);
+				continue;
+			}
+			if (pl < buf || plen > len || (size_t)(pl - buf) > len - plen)
+				abort();
+			p = buf + (pl - buf);
+			len = plen;
+		}
 		if (patch && len >= 34) {
 			p[4] = c.xid >> 24;
 			p[5] = c.xid >> 16;
@@ -148,7 +167,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 		}
 		if (rc == DHCP_OFFERED && (c.state != DHCP_REQUESTING || !dhcp_usable_addr(c.offer.addr)))
 			abort();
-		free(p);
+		free(buf);
 	}
 	return 0;
 }

@@ -85,6 +85,47 @@ static inline size_t df_build(uint8_t *out, const struct df_hdr *h, const uint8_
 	return pad_to > len ? pad_to : len;
 }
 
+/* The IPv4 header checksum of ip (RFC 791), written in place. */
+static inline void df_ip_csum(uint8_t *ip)
+{
+	size_t ihl = (size_t)(ip[0] & 15) * 4, i;
+	uint32_t sum = 0;
+
+	ip[10] = ip[11] = 0;
+	for (i = 0; i < ihl; i += 2)
+		sum += (uint32_t)ip[i] << 8 | ip[i + 1];
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	ip[10] = (uint8_t)(~sum >> 8);
+	ip[11] = (uint8_t)~sum;
+}
+
+/* payload in IPv4 (no options, DF) and UDP, as a packet socket sees it; out holds n + 28 bytes. */
+static inline size_t df_wrap(uint8_t *out, const uint8_t *payload, size_t n, uint32_t src, uint32_t dst,
+			     uint16_t sport, uint16_t dport)
+{
+	size_t total = 28 + n;
+
+	memset(out, 0, 28);
+	out[0] = 0x45;
+	out[2] = (uint8_t)(total >> 8);
+	out[3] = (uint8_t)total;
+	out[6] = 0x40;			/* DF */
+	out[8] = 64;
+	out[9] = 17;
+	df_put32(out + 12, src);
+	df_put32(out + 16, dst);
+	df_ip_csum(out);
+	out[20] = (uint8_t)(sport >> 8);
+	out[21] = (uint8_t)sport;
+	out[22] = (uint8_t)(dport >> 8);
+	out[23] = (uint8_t)dport;
+	out[24] = (uint8_t)((n + 8) >> 8);
+	out[25] = (uint8_t)(n + 8);
+	memcpy(out + 28, payload, n);
+	return total;
+}
+
 #define DF_IP(a, b, c, d) ((uint32_t)(a) << 24 | (uint32_t)(b) << 16 | (uint32_t)(c) << 8 | (uint32_t)(d))
 
 /* slirp's answer (libslirp bootp.c): type, server id, mask, router, DNS, lease 24 h, END. */

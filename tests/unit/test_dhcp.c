@@ -745,6 +745,101 @@ static void test_helpers(void)
 	T_STR_EQ(dhcp_state_name(DHCP_REBINDING), "REBINDING");
 }
 
+/* ---- IPv4 and UDP from a packet socket ---- */
+
+static int unwrap(const uint8_t *p, size_t n, size_t *len, uint32_t *src, uint16_t *sport,
+		  const uint8_t **payload)
+{
+	uint8_t *copy = malloc(n ? n : 1);	/* exact size: ASan sees overreads */
+	const uint8_t *pl = NULL;
+	int rc;
+
+	memcpy(copy, p, n);
+	rc = dhcp_unwrap(copy, n, &pl, len, src, sport);
+	if (rc == 0 && payload)
+		*payload = pl ? p + (pl - copy) : NULL;
+	free(copy);
+	return rc;
+}
+
+static void test_unwrap(void)
+{
+	static const uint8_t opts[] = DF_SLIRP_OPTS(DHCPACK);
+	uint8_t dhcp[DF_MAX], pkt[DF_MAX + 64], opt_pkt[DF_MAX + 64];
+	struct df_hdr h = df_reply(9, MAC, DF_IP(10, 0, 2, 15), 0);
+	size_t n = df_build(dhcp, &h, opts, sizeof(opts), 0), len = 0, total, k;
+	const uint8_t *payload = NULL;
+	uint32_t src = 0;
+	uint16_t sport = 0;
+	int bad = 0;
+
+	total = df_wrap(pkt, dhcp, n, DF_IP(10, 0, 2, 2), DF_IP(10, 0, 2, 15), 67, 68);
+	T_EQ(total, n + 28);
+	T_EQ(unwrap(pkt, total, &len, &src, &sport, &payload), 0);
+	T_EQ(len, n);
+	T_EQ(src, DF_IP(10, 0, 2, 2));
+	T_EQ(sport, 67);
+	T_CHECK(payload == pkt + 28);
+	/* Ethernet padding after the datagram is not part of it. */
+	memset(pkt + total, 0xee, 10);
+	T_EQ(unwrap(pkt, total + 10, &len, &src, &sport, NULL), 0);
+	T_EQ(len, n);
+	/* Every cut-short packet is refused. */
+	for (k = 0; k < total; k++)
+		if (unwrap(pkt, k, &len, &src, &sport, NULL) >= 0)
+			bad++;
+	T_EQ(bad, 0);
+
+	/* An IP option (a NOP and an end of options) moves the UDP header. */
+	memcpy(opt_pkt, pkt, 20);
+	opt_pkt[0] = 0x46;
+	opt_pkt[20] = 1;
+	opt_pkt[21] = opt_pkt[22] = opt_pkt[23] = 0;
+	memcpy(opt_pkt + 24, pkt + 20, total - 20);
+	opt_pkt[3] += 4;		/* total length, no carry for this size */
+	df_ip_csum(opt_pkt);
+	T_EQ(unwrap(opt_pkt, total + 4, &len, &src, &sport, &payload), 0);
+	T_EQ(len, n);
+	T_CHECK(payload == opt_pkt + 32);
+
+	pkt[15] ^= 1;			/* the source address: checksum no longer holds */
+	T_EQ(unwrap(pkt, total, &len, &src, &sport, NULL), SL_E_INVALID);
+	pkt[15] ^= 1;
+	pkt[0] = 0x65;			/* IPv6's version */
+	df_ip_csum(pkt);
+	T_EQ(unwrap(pkt, total, &len, &src, &sport, NULL), SL_E_INVALID);
+	pkt[0] = 0x44;			/* header shorter than 20 */
+	T_EQ(unwrap(pkt, total, &len, &src, &sport, NULL), SL_E_INVALID);
+	pkt[0] = 0x45;
+	pkt[6] = 0x20;			/* more fragments */
+	df_ip_csum(pkt);
+	T_EQ(unwrap(pkt, total, &len, &src, &sport, NULL), SL_E_PROTO);
+	pkt[6] = 0x00;
+	pkt[7] = 0x10;			/* a later fragment */
+	df_ip_csum(pkt);
+	T_EQ(unwrap(pkt, total, &len, &src, &sport, NULL), SL_E_PROTO);
+	pkt[7] = 0;
+	pkt[9] = 6;			/* TCP */
+	df_ip_csum(pkt);
+	T_EQ(unwrap(pkt, total, &len, &src, &sport, NULL), SL_E_NOTFOUND);
+	pkt[9] = 17;
+	df_ip_csum(pkt);
+	pkt[23] = 67;			/* to the server port: our own DISCOVER */
+	T_EQ(unwrap(pkt, total, &len, &src, &sport, NULL), SL_E_NOTFOUND);
+	pkt[23] = 68;
+	pkt[2] += 1;			/* IP length beyond what arrived */
+	df_ip_csum(pkt);
+	T_EQ(unwrap(pkt, total, &len, &src, &sport, NULL), SL_E_SHORT);
+	pkt[2] -= 1;
+	df_ip_csum(pkt);
+	pkt[24] = 0;
+	pkt[25] = 7;			/* UDP length below its header */
+	T_EQ(unwrap(pkt, total, &len, &src, &sport, NULL), SL_E_INVALID);
+	pkt[24] = (uint8_t)((n + 9) >> 8);
+	pkt[25] = (uint8_t)(n + 9);	/* UDP length past the IP datagram */
+	T_EQ(unwrap(pkt, total, &len, &src, &sport, NULL), SL_E_SHORT);
+}
+
 /* ---- time ---- */
 
 static void test_retransmit_schedule(void)
@@ -991,6 +1086,7 @@ int main(void)
 	T_RUN(test_search_option);
 	T_RUN(test_lease_times);
 	T_RUN(test_helpers);
+	T_RUN(test_unwrap);
 	T_RUN(test_retransmit_schedule);
 	T_RUN(test_retransmit_jitter);
 	T_RUN(test_deadline);

@@ -15,9 +15,11 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <net/ethernet.h>
 #include <net/if_arp.h>
 #include <net/route.h>
 #include <netinet/in.h>
+#include <netpacket/packet.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <sys/ioctl.h>
@@ -34,18 +36,25 @@
 
 enum { SRV_SLIRP, SRV_EC2, SRV_SILENT, SRV_GCP };
 
+/* A fake socket: a real pipe (so a loop can watch it) and its datagrams. */
+struct fsock {
+	int r, w;
+	struct { uint8_t b[DF_MAX + 64]; size_t n; int pkttype; } q[8];
+	int nq;
+};
+
 static struct {
 	uint64_t now;
 	char log[8192];
 	int sockets;			/* open fake sockets, pipes included */
 	int next_fd;
-	int pipe_r, pipe_w;		/* the DHCP socket */
+	struct fsock udp, raw;		/* the DHCP socket, the packet socket */
+	int no_packet;			/* AF_PACKET sockets fail (no CONFIG_PACKET) */
 	/* the server */
 	int mode;
+	int unicast;			/* answers go to yiaddr: only the packet socket sees them */
 	int drop;			/* client messages to ignore before answering */
 	int nak_requests;		/* REQUESTs to answer with a NAK */
-	struct { uint8_t b[DF_MAX]; size_t n; } q[8];
-	int nq;
 	int discovers, requests;
 	uint64_t first_send_ms;
 	uint32_t last_ciaddr;
@@ -135,7 +144,7 @@ static void fresh(void)
 	mkdirs(SYSFS);
 	memset(&F, 0, sizeof(F));
 	F.next_fd = 1000;
-	F.pipe_r = F.pipe_w = -1;
+	F.udp.r = F.udp.w = F.raw.r = F.raw.w = -1;
 	F.mtu = 1500;
 	F.now = 50000;
 	add_nic("lo", 772, 0);
@@ -157,15 +166,29 @@ static char *slurp(const char *path)
 
 /* ---- the server ---- */
 
-static void queue(const uint8_t *b, size_t n)
+static void queue(struct fsock *k, const uint8_t *b, size_t n, int pkttype)
 {
-	if (F.nq == 8)
+	if (k->r == -1)
+		return;			/* not open: nobody hears it */
+	if (k->nq == 8)
 		abort();
-	memcpy(F.q[F.nq].b, b, n);
-	F.q[F.nq].n = n;
-	F.nq++;
-	if (F.pipe_w != -1 && write(F.pipe_w, "x", 1) != 1)
+	memcpy(k->q[k->nq].b, b, n);
+	k->q[k->nq].n = n;
+	k->q[k->nq].pkttype = pkttype;
+	k->nq++;
+	if (write(k->w, "x", 1) != 1)
 		abort();
+}
+
+/* A reply from the server as the NIC receives it: UDP sees broadcasts only. */
+static void deliver(const uint8_t *b, size_t n, uint32_t dst)
+{
+	uint8_t pkt[DF_MAX + 64];
+	size_t len = df_wrap(pkt, b, n, DF_IP(10, 0, 2, 2), dst, 67, 68);
+
+	if (dst == DHCP_BROADCAST)
+		queue(&F.udp, b, n, 0);
+	queue(&F.raw, pkt, len, dst == DHCP_BROADCAST ? PACKET_BROADCAST : PACKET_HOST);
 }
 
 static void serve(const uint8_t *m, size_t n)
@@ -187,6 +210,16 @@ static void serve(const uint8_t *m, size_t n)
 
 	if (n < 243 || m[0] != 1)
 		abort();
+	/* A packet socket sees our own message leave, and other traffic. */
+	{
+		static const uint8_t dns[12] = { 1, 2 };
+		uint8_t pkt[DF_MAX + 64];
+		size_t plen = df_wrap(pkt, m, n, 0, DHCP_BROADCAST, 68, 67);
+
+		queue(&F.raw, pkt, plen, PACKET_OUTGOING);
+		plen = df_wrap(pkt, dns, sizeof(dns), DF_IP(10, 0, 2, 3), DF_IP(10, 0, 2, 9), 53, 5353);
+		queue(&F.raw, pkt, plen, PACKET_HOST);
+	}
 	type = m[242];
 	xid = df_get32(m + 4);
 	F.last_ciaddr = df_get32(m + 12);
@@ -225,38 +258,59 @@ static void serve(const uint8_t *m, size_t n)
 	}
 	h = df_reply(xid, m + 28, yi, 0);
 	len = df_build(out, &h, opts, olen, 0);
-	queue(out, len);
+	deliver(out, len, F.unicast && yi ? yi : DHCP_BROADCAST);
 }
 
 /* ---- the fake syscalls ---- */
 
-static int f_socket(int domain, int type, int proto)
+static int open_pipe(struct fsock *k)
 {
 	int p[2];
 
+	T_EQ(k->r, -1);			/* one of each at a time */
+	if (pipe2(p, O_CLOEXEC | O_NONBLOCK) != 0)
+		abort();
+	k->r = p[0];
+	k->w = p[1];
+	k->nq = 0;
+	return p[0];
+}
+
+static int f_socket(int domain, int type, int proto)
+{
+	if (domain == AF_PACKET) {
+		T_EQ(proto, htons(ETH_P_IP));
+		if (F.no_packet) {
+			errno = EAFNOSUPPORT;
+			return -1;
+		}
+		F.sockets++;
+		return open_pipe(&F.raw);
+	}
 	T_EQ(domain, AF_INET);
 	F.sockets++;
 	if (proto != IPPROTO_UDP)
 		return F.next_fd++;
-	T_EQ(F.pipe_r, -1);		/* one DHCP socket at a time */
-	if (pipe2(p, O_CLOEXEC | O_NONBLOCK) != 0)
-		abort();
-	F.pipe_r = p[0];
-	F.pipe_w = p[1];
-	return p[0];
+	return open_pipe(&F.udp);
+}
+
+static void close_pipe(struct fsock *k)
+{
+	close(k->r);
+	close(k->w);
+	k->r = k->w = -1;
+	k->nq = 0;
 }
 
 static int f_close(int fd)
 {
-	if (fd < 1000 && fd != F.pipe_r)
+	if (fd < 1000 && fd != F.udp.r && fd != F.raw.r)
 		return close(fd);	/* a file: resolv.conf */
 	F.sockets--;
-	if (fd == F.pipe_r) {
-		close(F.pipe_r);
-		close(F.pipe_w);
-		F.pipe_r = F.pipe_w = -1;
-		F.nq = 0;
-	}
+	if (fd == F.udp.r)
+		close_pipe(&F.udp);
+	else if (fd == F.raw.r)
+		close_pipe(&F.raw);
 	return 0;
 }
 
@@ -284,6 +338,9 @@ static int f_ioctl(int fd, unsigned long req, void *arg)
 		return 0;
 	case SIOCSIFFLAGS:
 		flog("up %s%s", r->ifr_name, (r->ifr_flags & IFF_UP) ? "" : " (not up?)");
+		return 0;
+	case SIOCGIFINDEX:
+		r->ifr_ifindex = 2;
 		return 0;
 	case SIOCGIFHWADDR:
 		r->ifr_hwaddr.sa_family = ARPHRD_ETHER;
@@ -316,7 +373,7 @@ static int f_ioctl(int fd, unsigned long req, void *arg)
 
 static int f_setsockopt(int fd, int level, int name, const void *v, socklen_t len)
 {
-	T_EQ(fd, F.pipe_r);
+	T_EQ(fd, F.udp.r);
 	T_EQ(level, SOL_SOCKET);
 	if (name == SO_BINDTODEVICE)
 		flog("sockopt BINDTODEVICE %s", (const char *)v);
@@ -333,6 +390,15 @@ static int f_bind(int fd, const struct sockaddr *a, socklen_t len)
 {
 	struct sockaddr_in sin;
 
+	if (fd == F.raw.r) {
+		struct sockaddr_ll sll;
+
+		memcpy(&sll, a, sizeof(sll));
+		T_EQ(sll.sll_family, AF_PACKET);
+		T_EQ(sll.sll_protocol, htons(ETH_P_IP));
+		flog("bind packet ifindex %d", sll.sll_ifindex);
+		return 0;
+	}
 	memcpy(&sin, a, sizeof(sin));
 	flog("bind %s:%u", ip(ntohl(sin.sin_addr.s_addr)), ntohs(sin.sin_port));
 	return 0;
@@ -344,7 +410,7 @@ static ssize_t f_sendto(int fd, const void *buf, size_t n, int flags, const stru
 	const uint8_t *m = buf;
 
 	memcpy(&sin, to, sizeof(sin));
-	T_EQ(fd, F.pipe_r);
+	T_EQ(fd, F.udp.r);
 	flog("send %s %s:%u", n > 242 && m[242] == DHCPDISCOVER ? "DISCOVER" : "REQUEST",
 	     ip(ntohl(sin.sin_addr.s_addr)), ntohs(sin.sin_port));
 	serve(buf, n);
@@ -353,37 +419,60 @@ static ssize_t f_sendto(int fd, const void *buf, size_t n, int flags, const stru
 
 static ssize_t f_recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *from, socklen_t *fl)
 {
-	struct sockaddr_in sin;
+	struct fsock *k = fd == F.udp.r ? &F.udp : fd == F.raw.r ? &F.raw : NULL;
 	size_t len;
 	char c;
 
-	T_EQ(fd, F.pipe_r);
-	if (F.nq == 0) {
+	T_CHECK(k != NULL);
+	T_CHECK(flags & MSG_DONTWAIT);
+	if (!k || k->nq == 0) {
 		errno = EAGAIN;
 		return -1;
 	}
-	if (read(F.pipe_r, &c, 1) != 1)
+	if (read(k->r, &c, 1) != 1)
 		abort();
-	len = F.q[0].n < n ? F.q[0].n : n;
-	memcpy(buf, F.q[0].b, len);
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_port = htons(67);
-	sin.sin_addr.s_addr = htonl(DF_IP(10, 0, 2, 2));
-	memcpy(from, &sin, sizeof(sin));
-	*fl = sizeof(sin);
-	len = F.q[0].n;			/* MSG_TRUNC: the datagram's real length */
-	memmove(&F.q[0], &F.q[1], sizeof(F.q[0]) * (size_t)(F.nq - 1));
-	F.nq--;
+	len = k->q[0].n < n ? k->q[0].n : n;
+	memcpy(buf, k->q[0].b, len);
+	if (k == &F.udp) {
+		struct sockaddr_in sin;
+
+		memset(&sin, 0, sizeof(sin));
+		sin.sin_family = AF_INET;
+		sin.sin_port = htons(67);
+		sin.sin_addr.s_addr = htonl(DF_IP(10, 0, 2, 2));
+		memcpy(from, &sin, sizeof(sin));
+		*fl = sizeof(sin);
+	} else {
+		struct sockaddr_ll sll;
+
+		memset(&sll, 0, sizeof(sll));
+		sll.sll_family = AF_PACKET;
+		sll.sll_protocol = htons(ETH_P_IP);
+		sll.sll_ifindex = 2;
+		sll.sll_pkttype = (unsigned char)k->q[0].pkttype;
+		memcpy(from, &sll, sizeof(sll));
+		*fl = sizeof(sll);
+	}
+	len = k->q[0].n;		/* MSG_TRUNC: the datagram's real length */
+	memmove(&k->q[0], &k->q[1], sizeof(k->q[0]) * (size_t)(k->nq - 1));
+	k->nq--;
 	return (ssize_t)len;
 }
 
 static int f_poll(struct pollfd *p, nfds_t n, int ms)
 {
-	if (n && F.nq) {
-		p[0].revents = POLLIN;
-		return 1;
+	nfds_t i;
+	int ready = 0;
+
+	for (i = 0; i < n; i++) {
+		struct fsock *k = p[i].fd == F.udp.r ? &F.udp : p[i].fd == F.raw.r ? &F.raw : NULL;
+
+		T_CHECK(k != NULL);
+		p[i].revents = k && k->nq ? POLLIN : 0;
+		ready += p[i].revents != 0;
 	}
+	if (ready)
+		return ready;
 	if (ms < 0) {
 		T_CHECK(!"poll for ever");
 		errno = EINVAL;
@@ -490,6 +579,7 @@ static void test_slirp(void)
 		"sockopt BROADCAST\n"
 		"sockopt BINDTODEVICE eth0\n"
 		"bind 0.0.0.0:68\n"
+		"bind packet ifindex 2\n"
 		"send DISCOVER 255.255.255.255:67\n"
 		"send REQUEST 255.255.255.255:67\n"
 		"addr eth0 10.0.2.15\n"
@@ -774,6 +864,43 @@ static void test_nak_then_ack(void)
 	T_EQ(nl.lease.addr, DF_IP(10, 0, 2, 15));
 }
 
+static void test_unicast_server(void)
+{
+	struct netif_lease nl;
+
+	/* A server that ignores the broadcast bit: only the packet socket hears it. */
+	fresh();
+	fake_sys();
+	add_nic("eth0", ARPHRD_ETHER, 1);
+	F.mode = SRV_EC2;
+	F.unicast = 1;
+	T_EQ(run(30000, &nl), 0);
+	T_EQ(nl.lease.addr, DF_IP(172, 31, 40, 7));
+	T_EQ(F.discovers, 1);
+	T_EQ(F.requests, 1);
+	T_EQ(F.sockets, 0);
+
+	/* No packet socket in the kernel: broadcast answers still work... */
+	fresh();
+	fake_sys();
+	add_nic("eth0", ARPHRD_ETHER, 1);
+	F.mode = SRV_SLIRP;
+	F.no_packet = 1;
+	T_EQ(run(30000, &nl), 0);
+	T_CHECK(strstr(F.log, "bind packet") == NULL);
+	T_EQ(F.sockets, 0);
+
+	/* ... and unicast ones cannot be heard. */
+	fresh();
+	fake_sys();
+	add_nic("eth0", ARPHRD_ETHER, 1);
+	F.mode = SRV_SLIRP;
+	F.no_packet = 1;
+	F.unicast = 1;
+	T_EQ(run(10000, &nl), SL_E_TIMEOUT);
+	T_EQ(F.sockets, 0);
+}
+
 /* ---- renewal on a real loop ---- */
 
 static void stop_loop(struct loop *l, void *arg)
@@ -781,7 +908,7 @@ static void stop_loop(struct loop *l, void *arg)
 	loop_stop(l);
 }
 
-/* Run the loop for about ms of real time: the fake exchanges take a few turns. */
+/* Run the loop for about ms of real time: for checking that nothing happens. */
 static void spin(struct loop *l, int ms)
 {
 	struct loop_timer t;
@@ -790,6 +917,40 @@ static void spin(struct loop *l, int ms)
 	loop_timer_set(l, &t, (uint64_t)ms);
 	T_EQ(loop_run(l), 0);
 	loop_timer_cancel(l, &t);
+}
+
+/* What spin_until waits for: the renewer in state and the fake log holding text. */
+struct until {
+	struct netif_renewer *r;
+	enum dhcp_state state;
+	const char *text;
+	struct loop_timer t;
+	int left;
+};
+
+static void until_check(struct loop *l, void *arg)
+{
+	struct until *u = arg;
+
+	if ((netif_renew_client(u->r)->state == u->state && strstr(F.log, u->text)) || --u->left <= 0)
+		loop_stop(l);
+	else
+		loop_timer_set(l, &u->t, 5);
+}
+
+/*
+ * Run the loop until the fake exchange has got there (each step takes a
+ * turn or two); gives up after about 5 s of real time so a bug fails the
+ * checks that follow rather than hanging.
+ */
+static void spin_until(struct loop *l, struct netif_renewer *r, enum dhcp_state state, const char *text)
+{
+	struct until u = { r, state, text, { 0 }, 1000 };
+
+	loop_timer_init(&u.t, until_check, &u);
+	loop_timer_set(l, &u.t, 0);
+	T_EQ(loop_run(l), 0);
+	loop_timer_cancel(l, &u.t);
 }
 
 static void test_renewal(void)
@@ -822,7 +983,7 @@ static void test_renewal(void)
 	F.now = t1;
 	F.log[0] = '\0';
 	T_EQ(netif_renew_start(l, &nl, ETC, &r), 0);
-	spin(l, 50);
+	spin_until(l, r, DHCP_BOUND, "resolv.conf\n");
 	T_CHECK(strstr(F.log, "send REQUEST 172.31.32.1:67\n") != NULL);
 	T_EQ(F.last_ciaddr, DF_IP(172, 31, 40, 7));
 	c = netif_renew_client(r);
@@ -838,7 +999,7 @@ static void test_renewal(void)
 	nl.client = *c;
 	netif_renew_stop(r);
 	T_EQ(netif_renew_start(l, &nl, ETC, &r), 0);
-	spin(l, 50);
+	spin_until(l, r, DHCP_SELECTING, "send DISCOVER 255.255.255.255:67\n");
 	T_CHECK(strstr(F.log, "addr eth0 0.0.0.0\n") != NULL);
 	T_CHECK(strstr(F.log, "send DISCOVER 255.255.255.255:67\n") != NULL);
 	c = netif_renew_client(r);
@@ -849,7 +1010,7 @@ static void test_renewal(void)
 	F.mode = SRV_EC2;
 	F.log[0] = '\0';
 	T_EQ(netif_renew_start(l, &nl, ETC, &r), 0);
-	spin(l, 50);
+	spin_until(l, r, DHCP_BOUND, "resolv.conf\n");
 	{
 		const char *drop = strstr(F.log, "addr eth0 0.0.0.0\n");
 		const char *add = strstr(F.log, "addr eth0 172.31.40.7\n");
@@ -858,6 +1019,19 @@ static void test_renewal(void)
 	}
 	c = netif_renew_client(r);
 	T_EQ(c->state, DHCP_BOUND);
+	T_EQ(F.raw.r, -1);		/* the packet socket only while looking */
+	netif_renew_stop(r);
+
+	/* Again with a server that answers by unicast: heard on the packet socket. */
+	F.unicast = 1;
+	F.log[0] = '\0';
+	T_EQ(netif_renew_start(l, &nl, ETC, &r), 0);
+	spin_until(l, r, DHCP_BOUND, "resolv.conf\n");
+	T_CHECK(strstr(F.log, "bind packet ifindex 2\n") != NULL);
+	T_CHECK(strstr(F.log, "addr eth0 172.31.40.7\n") != NULL);
+	c = netif_renew_client(r);
+	T_EQ(c->state, DHCP_BOUND);
+	T_EQ(F.raw.r, -1);
 	netif_renew_stop(r);
 	netif_renew_stop(NULL);
 	T_EQ(F.sockets, 0);
@@ -881,6 +1055,7 @@ int main(void)
 	T_RUN(test_resolv_conf_text);
 	T_RUN(test_resolv_conf_fails);
 	T_RUN(test_nak_then_ack);
+	T_RUN(test_unicast_server);
 	T_RUN(test_renewal);
 	netif_sys_reset();
 	return t_done();

@@ -19,7 +19,11 @@
  *                           which fails with EEXIST).  This is the
  *                           compare-and-swap the manifest's versions stand
  *                           on: of two writers creating one key, exactly
- *                           one succeeds;
+ *                           one succeeds.  A key that already holds exactly
+ *                           the bytes given counts as a success: that is
+ *                           how a put repeated after an unknown outcome
+ *                           (a lost answer, a failed directory fsync)
+ *                           learns that its first try took effect;
  *   objstore_get            the object, or an inclusive byte range of it;
  *   objstore_head           its size (and time, where known);
  *   objstore_delete         delete a key (a key that does not exist is a

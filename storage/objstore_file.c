@@ -19,7 +19,8 @@
  *   3. put: rename() it over the final name (atomic replace);
  *      put_if_absent: link() it to the final name (fails with EEXIST when
  *      the name exists, atomically, even between processes), then unlink
- *      the temporary name;
+ *      the temporary name; on EEXIST, a file holding the same bytes counts
+ *      as success (an earlier try of the same put, as on S3);
  *   4. fsync the directory, so the new name survives a power cut.
  * A failure before 3 removes the temporary file and leaves the key as it
  * was.  A crash leaves at most a ".tmp-" file: segments of keys never start
@@ -179,6 +180,34 @@ static int write_all(int fd, const uint8_t *p, size_t n)
 	return 0;
 }
 
+/* 1 if the file at path holds exactly buf's len bytes, 0 if not (or unreadable). */
+static int same_bytes(const char *path, const uint8_t *buf, size_t len)
+{
+	uint8_t chunk[65536];
+	struct stat st;
+	size_t off = 0;
+	int fd = SYS.open(path, O_RDONLY | O_CLOEXEC, 0), same = 0;
+
+	if (fd == -1)
+		return 0;
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size != len)
+		goto out;
+	while (off < len) {
+		size_t want = len - off < sizeof(chunk) ? len - off : sizeof(chunk);
+		ssize_t r = SYS.pread(fd, chunk, want, (off_t)off);
+
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r <= 0 || memcmp(chunk, buf + off, (size_t)r) != 0)
+			goto out;
+		off += (size_t)r;
+	}
+	same = 1;
+out:
+	SYS.close(fd);
+	return same;
+}
+
 static int do_put(struct fstore *fs, const char *key, const void *buf, size_t len, int excl)
 {
 	char path[PATH_CAP], dir[PATH_CAP], tmp[PATH_CAP];
@@ -211,7 +240,17 @@ static int do_put(struct fstore *fs, const char *key, const void *buf, size_t le
 	if (excl) {
 		if (SYS.link(tmp, path) == -1) {
 			err = errno == EEXIST ? SL_E_EXISTS : -errno;
-			goto fail;
+			/*
+			 * The same bytes: an earlier try of this very put that
+			 * failed after its link (at the directory fsync).  Then
+			 * it is ours; the fsync below finishes what it began.
+			 */
+			if (err == SL_E_EXISTS && same_bytes(path, buf, len))
+				err = 0;
+			SYS.unlink(tmp);
+			if (err)
+				return err;
+			return fsync_dir(dir);
 		}
 		/* The object is in place; a leftover temporary name is only litter. */
 		if (SYS.unlink(tmp) == -1)

@@ -4,7 +4,8 @@
  *
  * File backend: round trips, ranges, nested keys, listing (sorted, by
  * prefix, temporary and foreign files hidden, the cap), deletes, the key
- * rules, put_if_absent between two stores on one directory, and atomic
+ * rules, put_if_absent (the same bytes again count as success, others are
+ * SL_E_EXISTS) also between two stores on one directory, and atomic
  * writes: the syscall table (objstore_file_sys) records the order of a put
  * (the temporary file is fsynced before it is renamed or linked, the
  * directory after) and injects failures (a write that stops half way, a
@@ -393,6 +394,14 @@ static void test_file_put_if_absent(void)
 	run();
 	T_EQ(c[1].err, SL_E_EXISTS);
 	T_STR_EQ(sync_get("manifest/00000000000000000001"), "first");
+	T_EQ(count_tmp("manifest"), 0);
+	/* The same bytes again: a repeat of a put whose outcome was unknown. */
+	put_new("manifest/00000000000000000001", "first", 5, &c[1]);
+	run();
+	T_EQ(c[1].err, 0);
+	put_new("manifest/00000000000000000001", "firsT", 5, &c[1]);
+	run();
+	T_EQ(c[1].err, SL_E_EXISTS);
 	T_EQ(count_tmp("manifest"), 0);
 	/* A plain put still replaces; after a delete the key is free again. */
 	T_EQ(sync_put("manifest/00000000000000000001", "third"), 0);

@@ -26,9 +26,11 @@
  *                   ConditionalRequestConflict (another write of the key
  *                   was under way) is retried like a 503.  Servers that
  *                   ignore the header (s3rver, older MinIO) overwrite.
- *                   A retry after a lost answer may find the object the
- *                   earlier attempt created: SL_E_EXISTS with attempts > 1
- *                   means "exists, maybe ours"; compare its bytes to know.
+ *                   A request sent twice (a retry here, or net/httpc's
+ *                   resend on a closed keep-alive connection, which
+ *                   attempts does not count) may meet the object its own
+ *                   first copy created: SL_E_EXISTS means "exists, maybe
+ *                   ours"; read it back and compare to know.
  *   s3_get          GET, optionally of a byte range; the body comes back as
  *                   a buffer the callback may keep.
  *   s3_head         HEAD: size and ETag.

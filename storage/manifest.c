@@ -144,7 +144,7 @@ static uint64_t fnv(const char *s)
 }
 
 /* The slot holding s, or (size_t)-1. */
-static size_t ss_find(const struct strset *ss, const char *s)
+static size_t ss_find(const struct mf_strset *ss, const char *s)
 {
 	size_t i, mask;
 
@@ -157,7 +157,7 @@ static size_t ss_find(const struct strset *ss, const char *s)
 	return (size_t)-1;
 }
 
-static int ss_get(const struct strset *ss, const char *s)
+static int ss_get(const struct mf_strset *ss, const char *s)
 {
 	size_t i = ss_find(ss, s);
 
@@ -165,7 +165,7 @@ static int ss_get(const struct strset *ss, const char *s)
 }
 
 /* Room for one more key: the only step that can fail. */
-static int ss_reserve(struct strset *ss)
+static int ss_reserve(struct mf_strset *ss)
 {
 	size_t cap = 16, i, j, mask;
 	const char **k;
@@ -201,7 +201,7 @@ static int ss_reserve(struct strset *ss)
 }
 
 /* Add s (not present; borrowed: the caller keeps it alive) after ss_reserve. */
-static void ss_add(struct strset *ss, const char *s, uint8_t val)
+static void ss_add(struct mf_strset *ss, const char *s, uint8_t val)
 {
 	size_t mask = ss->cap - 1, i;
 
@@ -214,7 +214,7 @@ static void ss_add(struct strset *ss, const char *s, uint8_t val)
 	ss->n++;
 }
 
-static void ss_del(struct strset *ss, const char *s)
+static void ss_del(struct mf_strset *ss, const char *s)
 {
 	size_t i = ss_find(ss, s);
 
@@ -224,7 +224,7 @@ static void ss_del(struct strset *ss, const char *s)
 	ss->n--;
 }
 
-static void ss_set(struct strset *ss, const char *s, uint8_t val)
+static void ss_set(struct mf_strset *ss, const char *s, uint8_t val)
 {
 	size_t i = ss_find(ss, s);
 
@@ -232,7 +232,7 @@ static void ss_set(struct strset *ss, const char *s, uint8_t val)
 		ss->v[i] = val;
 }
 
-static void ss_free(struct strset *ss)
+static void ss_free(struct mf_strset *ss)
 {
 	free(ss->k);
 	free(ss->v);
@@ -2169,7 +2169,7 @@ int manifest_gc_plan(const struct manifest *m, const struct objstore_entry *entr
 {
 	size_t plen = data_prefix ? strlen(data_prefix) : 0, i, capd = 0, capf = 0;
 	int64_t cp_mtime = -1;
-	struct strset listed;
+	struct mf_strset listed;
 	int err = 0;
 
 	memset(out, 0, sizeof(*out));

@@ -158,7 +158,7 @@ struct manifest_policy {
 					   max(this, the checkpoint's size); 0: 1 MiB */
 };
 
-struct strset {				/* a set of strings (manifest.c) */
+struct mf_strset {				/* a set of strings (manifest.c) */
 	const char **k;
 	uint8_t *v;
 	size_t cap, n, used;
@@ -194,8 +194,8 @@ struct manifest {
 
 	/* Private. */
 	size_t captopics, capobjects, capretired, capoffsets;
-	struct strset keys;		/* object keys (1) and retired keys (2) */
-	struct strset names;		/* topic names */
+	struct mf_strset keys;		/* object keys (1) and retired keys (2) */
+	struct mf_strset names;		/* topic names */
 	uint64_t *zeroed;		/* objects whose last reference the last op dropped */
 	size_t nzeroed, capzeroed;
 	struct {

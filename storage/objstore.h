@@ -72,11 +72,11 @@
  * it; at worst a ".tmp-" file is left behind, which nothing reads (remove
  * them while no broker runs).  Several processes may share a directory on
  * one file system: put_if_absent stays exclusive.
- *   Its I/O is synchronous: the work is done inside the call and only the
- * callback waits for the loop.  That suits manifests and tests; a large
- * data object written from the loop stalls it for the time of the write
- * and fsync (tens of milliseconds for 8 MiB on an SSD).  Use the file
- * backend for single machines and tests, not for throughput.
+ *   Its syscalls run on one I/O thread per store, an operation at a time
+ * in the order started (so a put followed by a get sees the put), and
+ * never on the loop: a large object's write and fsync do not stall it.
+ * Cancelling an operation that the thread is running waits for it to end
+ * (its buffer is the caller's).
  *
  * The s3 backend.  Every call is the s3.h operation of the same name, with
  * its retries.  put_if_absent is s3_put_if_absent (one PUT, at most

@@ -2,15 +2,28 @@
  * objstore_file.c - the file backend of the object store (see objstore.h):
  * objects are files under one directory.
  *
- * Owns the directory's path and the operations whose callbacks have not
- * run yet.  The work of every operation is done synchronously inside
- * start(); the result waits in the operation for an end-of-turn task that
- * calls back, so nothing reaches a caller from inside a call.
+ * Owns the directory's path, one I/O thread (the worker) and the
+ * operations not yet called back.  The syscalls of every operation run on
+ * the worker, one operation at a time in the order they were started, so a
+ * large object's write and fsync never stall the loop; results come back to
+ * the loop through an eventfd and are called back in the same order.
  *
- *   start --work (syscalls)--> DONE --loop task--> callback --> freed
- *                                `--cancel or free--> freed (free: callback
- *                                                     with SL_E_CLOSED first)
+ *   loop thread                          worker
+ *   start: copy the call --> TODO ------> RUNNING: syscalls --> DONE --eventfd-->
+ *   on_wake (loop): DELIVERING --> callback --> freed
  *
+ *   cancel  TODO, DONE: unlinked and freed at once;
+ *           RUNNING: marked, and the cancel waits until the worker is done
+ *           with it (a put's buffer is the caller's), then the worker frees it;
+ *           DELIVERING: marked, on_wake frees it without calling back.
+ *   free    the worker finishes what it is running and exits; everything
+ *           left is called back with SL_E_CLOSED.
+ *
+ * Threads: the worker touches only the operation it runs, seq and rnd, and
+ * the lists under mu; the loop thread owns everything else.  Keys and
+ * arguments are copied at start, so the worker never reads the caller's
+ * memory but a put's borrowed buffer.  The worker blocks every signal.
+
  * Writing an object (put, put_if_absent), the order that makes it atomic:
  *   1. create DIR/.../.tmp-PID-SEQ-RANDOM beside the final name, O_EXCL;
  *      if its directory is missing, make the directories of the key (each
@@ -40,6 +53,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/eventfd.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -48,6 +64,7 @@
 
 #define TAG "objstore"
 #define PATH_CAP (S3URL_PATH_MAX + OBJSTORE_KEY_MAX + 96)
+#define WORKER_STACK (1024 * 1024)	/* the listing recurses; a compare reads 64 KiB */
 
 static int sys_open(const char *path, int flags, mode_t mode) { return open(path, flags, mode); }
 static ssize_t sys_write(int fd, const void *buf, size_t n) { return write(fd, buf, n); }
@@ -71,29 +88,49 @@ void objstore_file_sys_reset(void)
 
 #define SYS objstore_file_sys
 
+/* Where an operation is; the worker's mutex guards it. */
+enum { AT_TODO, AT_RUNNING, AT_DONE, AT_DELIVERING };
+
+struct fop {
+	struct fop *next;		/* on todo or done */
+	int where;
+	int cancelled;			/* while running (the worker frees it) or delivering
+					   (on_wake frees it, without calling back) */
+	objstore_fn fn;
+	void *arg;
+	/* the call, copied (but a put's buffer, which is borrowed) */
+	enum objstore_opkind kind;
+	char *key;
+	const void *buf;
+	size_t len;
+	struct objstore_range range;
+	int ranged;
+	char **keys;
+	size_t nkeys;
+	/* the result */
+	struct objstore_result res;
+	struct objstore_entry *ents;
+	size_t nents, capents;
+	struct objstore_key_error *kerr;
+	size_t nkerr;
+};
+
 struct fstore {
 	struct objstore base;
 	char root[S3URL_PATH_MAX + 1];
 	size_t max_get;
-	struct fop *ops;
-	uint64_t seq;
+	uint64_t seq;			/* worker only */
 	uint64_t rnd;
-};
-
-struct fop {
-	struct fstore *fs;
-	struct fop *prev, *next;
-	struct loop_task task;
-	objstore_fn fn;
-	void *arg;
-	struct objstore_result res;
-	char errname[64];
-	/* list */
-	struct objstore_entry *ents;
-	size_t nents, capents;
-	/* delete_many */
-	struct objstore_key_error *kerr;
-	size_t nkerr;
+	/* shared with the worker, under mu */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;		/* the worker waits for work */
+	pthread_cond_t idle;		/* a cancel waits for the running operation */
+	struct fop *todo, *todo_tail;
+	struct fop *done, *done_tail;
+	struct fop *running;
+	int quit;
+	int efd;
+	pthread_t thr;
 };
 
 static int64_t mtime_ms(const struct stat *st)
@@ -511,75 +548,42 @@ static void fop_free(struct fop *op)
 	for (i = 0; i < op->nkerr; i++)
 		free((char *)op->kerr[i].key);
 	free(op->kerr);
+	free(op->key);
+	for (i = 0; op->keys && i < op->nkeys; i++)
+		free(op->keys[i]);
+	free(op->keys);
 	free(op);
 }
 
-static void fop_unlink(struct fop *op)
+/* The worker: one operation's syscalls, its result into op->res. */
+static void run(struct fstore *fs, struct fop *op)
 {
-	struct fstore *fs = op->fs;
-
-	if (op->prev)
-		op->prev->next = op->next;
-	else
-		fs->ops = op->next;
-	if (op->next)
-		op->next->prev = op->prev;
-	op->prev = op->next = NULL;
-}
-
-static void fop_deliver(struct loop *l, void *arg)
-{
-	struct fop *op = arg;
-
-	fop_unlink(op);
-	op->fn(op->arg, &op->res);
-	fop_free(op);
-}
-
-static int f_start(struct objstore *os, const struct objstore_call *c, struct objstore_op **handle)
-{
-	struct fstore *fs = (struct fstore *)os;
-	struct fop *op = calloc(1, sizeof(*op));
 	int err = 0;
 
-	if (!op)
-		return SL_E_NOMEM;
-	op->fs = fs;
-	op->fn = c->fn;
-	op->arg = c->arg;
-	op->res.code = "";
-	op->res.message = "";
-	op->res.attempts = 1;
-	op->res.mtime_ms = -1;
-	loop_task_init(&op->task, fop_deliver, op);
-	switch (c->kind) {
+	switch (op->kind) {
 	case OBJSTORE_OP_PUT:
 	case OBJSTORE_OP_PUT_IF_ABSENT:
-		err = do_put(fs, c->key, c->buf, c->len, c->kind == OBJSTORE_OP_PUT_IF_ABSENT);
+		err = do_put(fs, op->key, op->buf, op->len, op->kind == OBJSTORE_OP_PUT_IF_ABSENT);
 		if (err == 0)
-			op->res.size = c->len;
+			op->res.size = op->len;
 		break;
 	case OBJSTORE_OP_GET:
-		err = do_get(fs, op, c->key, c->range);
+		err = do_get(fs, op, op->key, op->ranged ? &op->range : NULL);
 		break;
 	case OBJSTORE_OP_HEAD:
-		err = do_head(fs, op, c->key);
+		err = do_head(fs, op, op->key);
 		break;
 	case OBJSTORE_OP_DELETE:
-		err = do_delete(fs, c->key);
+		err = do_delete(fs, op->key);
 		if (err == 0)
 			op->res.ndeleted = 1;
 		break;
 	case OBJSTORE_OP_DELETE_MANY:
-		err = do_delete_many(fs, op, c->keys, c->nkeys);
+		err = do_delete_many(fs, op, (const char *const *)op->keys, op->nkeys);
 		break;
 	case OBJSTORE_OP_LIST:
-		err = do_list(fs, op, c->key);
+		err = do_list(fs, op, op->key);
 		break;
-	}
-	if (err == SL_E_NOMEM) {
-		fop_free(op);
-		return err;
 	}
 	if (err) {
 		/* A failed operation reports its failure, with nothing half-made. */
@@ -589,50 +593,256 @@ static int f_start(struct objstore *os, const struct objstore_call *c, struct ob
 		op->res.entries = NULL;
 		op->res.nentries = 0;
 		op->res.err = err;
-		if (c->kind != OBJSTORE_OP_GET || err != SL_E_NOTFOUND)
-			log_debug(TAG, "%s %s: %s", os->name, c->key ? c->key : "(keys)",
+		if (err != SL_E_NOTFOUND)
+			log_debug(TAG, "%s %s: %s", fs->base.name, op->key ? op->key : "(keys)",
 				  sl_strerror(err));
 	}
-	op->next = fs->ops;
-	if (fs->ops)
-		fs->ops->prev = op;
-	fs->ops = op;
-	loop_defer(os->l, &op->task);
+}
+
+static void *worker(void *arg)
+{
+	struct fstore *fs = arg;
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&fs->mu);
+	for (;;) {
+		struct fop *op;
+
+		while (!fs->quit && !fs->todo)
+			pthread_cond_wait(&fs->cv, &fs->mu);
+		if (fs->quit)
+			break;
+		op = fs->todo;
+		fs->todo = op->next;
+		if (!fs->todo)
+			fs->todo_tail = NULL;
+		op->next = NULL;
+		op->where = AT_RUNNING;
+		fs->running = op;
+		pthread_mutex_unlock(&fs->mu);
+
+		run(fs, op);
+
+		pthread_mutex_lock(&fs->mu);
+		fs->running = NULL;
+		if (op->cancelled) {
+			fop_free(op);
+		} else {
+			op->where = AT_DONE;
+			if (fs->done_tail)
+				fs->done_tail->next = op;
+			else
+				fs->done = op;
+			fs->done_tail = op;
+			if (write(fs->efd, &one, sizeof(one)) == -1) {
+				/* EAGAIN: the counter is saturated, so the loop is awake anyway. */
+			}
+		}
+		pthread_cond_broadcast(&fs->idle);
+	}
+	pthread_mutex_unlock(&fs->mu);
+	return NULL;
+}
+
+/* The loop: call back what the worker has finished, in order. */
+static void on_wake(struct loop *l, int fd, unsigned events, void *arg)
+{
+	struct fstore *fs = arg;
+	struct fop *list, *op;
+	uint64_t n;
+
+	if (read(fs->efd, &n, sizeof(n)) == -1) {
+		/* EAGAIN: woken for what an earlier turn already took. */
+	}
+	pthread_mutex_lock(&fs->mu);
+	list = fs->done;
+	fs->done = fs->done_tail = NULL;
+	for (op = list; op; op = op->next)
+		op->where = AT_DELIVERING;
+	pthread_mutex_unlock(&fs->mu);
+	while (list) {
+		op = list;
+		list = op->next;
+		/* A callback before this one may have cancelled it. */
+		if (!op->cancelled)
+			op->fn(op->arg, &op->res);
+		fop_free(op);
+	}
+}
+
+static int f_start(struct objstore *os, const struct objstore_call *c, struct objstore_op **handle)
+{
+	struct fstore *fs = (struct fstore *)os;
+	struct fop *op = calloc(1, sizeof(*op));
+	size_t i;
+
+	if (!op)
+		return SL_E_NOMEM;
+	op->fn = c->fn;
+	op->arg = c->arg;
+	op->kind = c->kind;
+	op->buf = c->buf;
+	op->len = c->len;
+	if (c->range) {
+		op->range = *c->range;
+		op->ranged = 1;
+	}
+	op->res.code = "";
+	op->res.message = "";
+	op->res.attempts = 1;
+	op->res.mtime_ms = -1;
+	if (c->key && !(op->key = strdup(c->key)))
+		goto nomem;
+	if (c->nkeys) {
+		op->keys = calloc(c->nkeys, sizeof(*op->keys));
+		if (!op->keys)
+			goto nomem;
+		op->nkeys = c->nkeys;
+		for (i = 0; i < c->nkeys; i++)
+			if (!(op->keys[i] = strdup(c->keys[i])))
+				goto nomem;
+	}
+	pthread_mutex_lock(&fs->mu);
+	op->where = AT_TODO;
+	if (fs->todo_tail)
+		fs->todo_tail->next = op;
+	else
+		fs->todo = op;
+	fs->todo_tail = op;
+	pthread_cond_signal(&fs->cv);
+	pthread_mutex_unlock(&fs->mu);
 	*handle = (struct objstore_op *)op;
+	return 0;
+nomem:
+	fop_free(op);
+	return SL_E_NOMEM;
+}
+
+/* Take op off list (head, tail); 1 if it was there. */
+static int unlink_from(struct fop **head, struct fop **tail, struct fop *op)
+{
+	struct fop *prev = NULL, *it;
+
+	for (it = *head; it; prev = it, it = it->next) {
+		if (it != op)
+			continue;
+		if (prev)
+			prev->next = op->next;
+		else
+			*head = op->next;
+		if (*tail == op)
+			*tail = prev;
+		op->next = NULL;
+		return 1;
+	}
 	return 0;
 }
 
 static void f_cancel(struct objstore *os, struct objstore_op *h)
 {
+	struct fstore *fs = (struct fstore *)os;
 	struct fop *op = (struct fop *)h;
+	int gone = 0;
 
-	loop_task_cancel(os->l, &op->task);
-	fop_unlink(op);
-	fop_free(op);
+	pthread_mutex_lock(&fs->mu);
+	switch (op->where) {
+	case AT_TODO:
+		gone = unlink_from(&fs->todo, &fs->todo_tail, op);
+		break;
+	case AT_DONE:
+		gone = unlink_from(&fs->done, &fs->done_tail, op);
+		break;
+	case AT_DELIVERING:
+		/* on_wake holds it (a callback cancels it, or its own callback runs). */
+		op->cancelled = 1;
+		break;
+	case AT_RUNNING:
+		/* Its put buffer is borrowed: wait until the worker is done with it. */
+		op->cancelled = 1;
+		while (fs->running == op)
+			pthread_cond_wait(&fs->idle, &fs->mu);
+		break;
+	}
+	pthread_mutex_unlock(&fs->mu);
+	if (gone)
+		fop_free(op);
 }
 
 static void f_free(struct objstore *os)
 {
 	struct fstore *fs = (struct fstore *)os;
+	struct fop *lists[2], *op;
+	int i;
 
-	while (fs->ops) {
-		struct fop *op = fs->ops;
-
-		loop_task_cancel(os->l, &op->task);
-		fop_unlink(op);
-		free(op->res.body);
-		op->res.body = NULL;
-		op->res.body_len = 0;
-		op->res.entries = NULL;
-		op->res.nentries = 0;
-		op->res.err = SL_E_CLOSED;
-		op->fn(op->arg, &op->res);
-		fop_free(op);
+	pthread_mutex_lock(&fs->mu);
+	fs->quit = 1;
+	pthread_cond_signal(&fs->cv);
+	pthread_mutex_unlock(&fs->mu);
+	/* The operation under way finishes first (its buffer is the caller's). */
+	pthread_join(fs->thr, NULL);
+	loop_del(os->l, fs->efd);
+	close(fs->efd);
+	lists[0] = fs->done;
+	lists[1] = fs->todo;
+	fs->done = fs->done_tail = fs->todo = fs->todo_tail = NULL;
+	for (i = 0; i < 2; i++) {
+		while ((op = lists[i]) != NULL) {
+			lists[i] = op->next;
+			free(op->res.body);
+			op->res.body = NULL;
+			op->res.body_len = 0;
+			op->res.entries = NULL;
+			op->res.nentries = 0;
+			op->res.key_errors = NULL;
+			op->res.nkey_errors = 0;
+			op->res.err = SL_E_CLOSED;
+			op->fn(op->arg, &op->res);
+			fop_free(op);
+		}
 	}
+	pthread_cond_destroy(&fs->cv);
+	pthread_cond_destroy(&fs->idle);
+	pthread_mutex_destroy(&fs->mu);
 	free(fs);
 }
 
 static const struct objstore_backend file_backend = { f_start, f_cancel, f_free };
+
+static int start_worker(struct fstore *fs)
+{
+	pthread_attr_t attr;
+	sigset_t all, old;
+	int rc;
+
+	fs->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (fs->efd == -1)
+		return -errno;
+	rc = loop_add(fs->base.l, fs->efd, LOOP_READ, on_wake, fs);
+	if (rc != 0)
+		goto fail_efd;
+	rc = pthread_attr_init(&attr);
+	if (rc != 0) {
+		rc = -rc;
+		goto fail_loop;
+	}
+	(void)pthread_attr_setstacksize(&attr, WORKER_STACK);
+	/* Signals are the main thread's business (PID 1 reaps and powers off). */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(&fs->thr, &attr, worker, fs);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&attr);
+	if (rc != 0) {
+		rc = -rc;
+		goto fail_loop;
+	}
+	return 0;
+fail_loop:
+	loop_del(fs->base.l, fs->efd);
+fail_efd:
+	close(fs->efd);
+	return rc;
+}
 
 int objstore_file_new(struct loop *l, const struct s3url *u, const struct objstore_options *o,
 		      struct objstore **out, char *errbuf, size_t errlen)
@@ -640,6 +850,7 @@ int objstore_file_new(struct loop *l, const struct s3url *u, const struct objsto
 	struct fstore *fs;
 	struct stat st;
 	char parent[PATH_CAP];
+	int err;
 
 	if (u->kind != S3URL_FILE)
 		return SL_E_INVALID;
@@ -675,6 +886,19 @@ int objstore_file_new(struct loop *l, const struct s3url *u, const struct objsto
 	fs->max_get = o->max_get_bytes ? o->max_get_bytes : OBJSTORE_GET_MAX;
 	if (getrandom(&fs->rnd, sizeof(fs->rnd), GRND_NONBLOCK) != (ssize_t)sizeof(fs->rnd))
 		fs->rnd = (uint64_t)loop_wall_ms() ^ (uint64_t)(uintptr_t)fs;
+	pthread_mutex_init(&fs->mu, NULL);
+	pthread_cond_init(&fs->cv, NULL);
+	pthread_cond_init(&fs->idle, NULL);
+	err = start_worker(fs);
+	if (err) {
+		snprintf(errbuf, errlen, "cannot start the object store's I/O thread: %s",
+			 sl_strerror(err));
+		pthread_cond_destroy(&fs->cv);
+		pthread_cond_destroy(&fs->idle);
+		pthread_mutex_destroy(&fs->mu);
+		free(fs);
+		return err;
+	}
 	*out = &fs->base;
 	return 0;
 }

@@ -10,7 +10,11 @@
  * (the temporary file is fsynced before it is renamed or linked, the
  * directory after) and injects failures (a write that stops half way, a
  * failed fsync, rename or link, and a "crash" that leaves the temporary file
- * behind): the key keeps its old bytes every time.
+ * behind): the key keeps its old bytes every time.  The I/O thread: two
+ * stores on one directory race with their own threads; cancelling a queued
+ * operation (never runs), a running one (the cancel waits for it; a test
+ * thread releases a write held in the syscall table), a finished one, and
+ * one from another operation's callback; freeing with operations pending.
  *
  * s3 backend: the fake keeps objects in memory and speaks PUT (honouring
  * If-None-Match: * with 412, as AWS does; s3rver ignores that header, which
@@ -31,7 +35,9 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdlib.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -434,7 +440,7 @@ static void test_file_two_writers(void)
 		snprintf(key, sizeof(key), "manifest/%020d", v);
 		snprintf(a, sizeof(a), "A%d", v);
 		snprintf(b, sizeof(b), "B%d", v);
-		/* Alternate who goes first: exactly one wins each version. */
+		/* Alternate who starts first: exactly one wins each version. */
 		call_reset(&c[0]);
 		call_reset(&c[1]);
 		if (v % 2) {
@@ -446,9 +452,10 @@ static void test_file_two_writers(void)
 		}
 		outstanding += 2;
 		run();
+		/* Each store has its own I/O thread: either may win, never both. */
 		T_EQ((c[0].err == 0) + (c[1].err == 0), 1);
 		T_EQ((c[0].err == SL_E_EXISTS) + (c[1].err == SL_E_EXISTS), 1);
-		T_STR_EQ(sync_get(key), v % 2 ? a : b);
+		T_STR_EQ(sync_get(key), c[0].err == 0 ? a : b);
 	}
 	objstore_free(other);
 	file_teardown();
@@ -829,19 +836,76 @@ static void test_file_faults(void)
 	file_teardown();
 }
 
+/* The I/O thread stops in a write until the test lets it go. */
+static int hold_writes, writing;
+static ssize_t t_hold_write(int fd, const void *buf, size_t n)
+{
+	struct timespec ts = { 0, 1000000 };
+
+	__atomic_store_n(&writing, 1, __ATOMIC_SEQ_CST);
+	while (__atomic_load_n(&hold_writes, __ATOMIC_SEQ_CST))
+		nanosleep(&ts, NULL);
+	return write(fd, buf, n);
+}
+
+static void wait_writing(void)
+{
+	struct timespec ts = { 0, 1000000 };
+
+	while (!__atomic_load_n(&writing, __ATOMIC_SEQ_CST))
+		nanosleep(&ts, NULL);
+}
+
+static void *release_later(void *arg)
+{
+	struct timespec ts = { 0, 20000000 };
+
+	nanosleep(&ts, NULL);
+	__atomic_store_n(&hold_writes, 0, __ATOMIC_SEQ_CST);
+	return NULL;
+}
+
 static void test_file_cancel_free(void)
 {
-	struct call c[3] = { { 0 } };
-	struct objstore_op *op = NULL;
+	struct call c[4] = { { 0 } };
+	struct objstore_op *op[4] = { NULL };
+	pthread_t thr;
 
 	file_setup();
-	T_EQ(objstore_put(OS, "a", "1", 1, on_done, &c[0], &op), 0);
-	T_CHECK(op != NULL);
-	objstore_cancel(OS, op);
-	/* Cancelled after the work: the object is there, no callback comes. */
-	T_STR_EQ(sync_get("a"), "1");
+	/* A put running on the I/O thread, a put and a get queued behind it. */
+	objstore_file_sys.write = t_hold_write;
+	__atomic_store_n(&hold_writes, 1, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&writing, 0, __ATOMIC_SEQ_CST);
+	T_EQ(objstore_put(OS, "a", "1", 1, on_done, &c[0], &op[0]), 0);
+	wait_writing();
+	T_EQ(objstore_put(OS, "b", "2", 1, on_done, &c[1], &op[1]), 0);
+	T_EQ(objstore_get(OS, "a", NULL, on_done, &c[2], &op[2]), 0);
+	/* Queued: gone at once, never run.  Running: the cancel waits for it. */
+	objstore_cancel(OS, op[1]);
+	T_EQ(pthread_create(&thr, NULL, release_later, NULL), 0);
+	objstore_cancel(OS, op[0]);
+	pthread_join(thr, NULL);
+	outstanding = 1;
+	run();
 	T_EQ(c[0].done, 0);
+	T_EQ(c[1].done, 0);
+	T_EQ(c[2].done, 1);
+	T_EQ(c[2].err, 0);		/* the running put had taken effect */
+	T_STR_EQ(sync_get("b"), "<missing>");
+	objstore_file_sys_reset();
+	/* Finished (most likely) but not yet called back: cancelled, no callback. */
+	T_EQ(objstore_put(OS, "c", "3", 1, on_done, &c[3], &op[3]), 0);
+	{
+		struct timespec ts = { 0, 20000000 };
+
+		nanosleep(&ts, NULL);
+	}
+	objstore_cancel(OS, op[3]);
+	T_STR_EQ(sync_get("c"), "3");
+	T_EQ(c[3].done, 0);
 	/* Freeing the store ends what is pending with SL_E_CLOSED. */
+	call_reset(&c[1]);
+	call_reset(&c[2]);
 	T_EQ(objstore_get(OS, "a", NULL, on_done, &c[1], NULL), 0);
 	T_EQ(objstore_list(OS, "", on_done, &c[2], NULL), 0);
 	outstanding += 2;
@@ -854,6 +918,39 @@ static void test_file_cancel_free(void)
 	T_EQ(c[2].err, SL_E_CLOSED);
 	T_EQ(c[2].nentries, 0);
 	outstanding = 0;
+	for (int i = 0; i < 4; i++)
+		call_reset(&c[i]);
+	file_teardown();
+}
+
+/*
+ * A callback cancels a later operation: it is never called back, wherever
+ * it was (queued, running, finished, or finished in the same batch, which
+ * the pause before the loop runs makes the usual case).
+ */
+static struct objstore_op *victim;
+static void on_done_cancel(void *arg, struct objstore_result *r)
+{
+	on_done(arg, r);
+	objstore_cancel(OS, victim);
+	if (--outstanding == 0)		/* the victim's callback never comes */
+		loop_stop(L);
+}
+
+static void test_file_cancel_in_callback(void)
+{
+	struct timespec ts = { 0, 20000000 };
+	struct call c[2] = { { 0 } };
+
+	file_setup();
+	T_EQ(objstore_put(OS, "x", "1", 1, on_done_cancel, &c[0], NULL), 0);
+	T_EQ(objstore_put(OS, "y", "2", 1, on_done, &c[1], &victim), 0);
+	outstanding = 2;
+	nanosleep(&ts, NULL);
+	run();
+	T_EQ(c[0].done, 1);
+	T_EQ(c[1].done, 0);
+	call_reset(&c[0]);
 	file_teardown();
 }
 
@@ -1486,6 +1583,7 @@ int main(void)
 	T_RUN(test_file_write_order);
 	T_RUN(test_file_faults);
 	T_RUN(test_file_cancel_free);
+	T_RUN(test_file_cancel_in_callback);
 	T_RUN(test_open_errors);
 	T_RUN(test_s3_roundtrip);
 	T_RUN(test_s3_no_bucket);

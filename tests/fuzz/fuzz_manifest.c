@@ -22,7 +22,13 @@
  * Seeds (tests/fuzz/corpus/fuzz_manifest/) are versions written by a real
  * writer on a file store.  Built with -DFUZZ_MANIFEST_MAKE_SEEDS (musl, with
  * the unit tests' objects) this file is instead the program that writes
- * them: fuzz_manifest DIR.
+ * them, after make build/obj/tests/test_manifest:
+ *
+ *   objs=$(find build/obj -name '*.o' ! -name main.o)
+ *   musl-gcc -std=c11 -D_GNU_SOURCE -I. -Ibuild/deps/include -static
+ *     -DFUZZ_MANIFEST_MAKE_SEEDS -o build/mkseeds tests/fuzz/fuzz_manifest.c
+ *     $objs build/deps/lib/libzstd.a build/deps/lib/libbearssl.a   (one line)
+ *   build/mkseeds tests/fuzz/corpus/fuzz_manifest
  */
 #include <stdint.h>
 #include <stdio.h>

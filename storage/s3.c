@@ -110,6 +110,7 @@ struct s3_req {
 	struct hash_job hj;
 	size_t max_body;
 	int check_200;			/* a 200 may carry an <Error> document */
+	int create_only;		/* If-None-Match: *: 409 ConditionalRequestConflict is retried */
 	int attempts;
 	uint64_t deadline_ms;
 	uint64_t start_ms;
@@ -541,6 +542,7 @@ static void req_clear(struct s3_req *r)
 	r->body_len = 0;
 	r->hashed = 0;
 	r->check_200 = 0;
+	r->create_only = 0;
 }
 
 /*
@@ -660,6 +662,9 @@ static int status_retriable(const struct s3_req *r, const struct http_response *
 		return error_code_is(resp, "RequestTimeout", NULL);
 	case 200:
 		return r->check_200 && error_code_is(resp, "InternalError", "SlowDown");
+	case 409:
+		/* A create-only PUT raced another write of the key: S3 says retry. */
+		return r->create_only && error_code_is(resp, "ConditionalRequestConflict", NULL);
 	default:
 		return 0;
 	}
@@ -1011,6 +1016,8 @@ static void put_done(struct s3_req *r, int err, struct http_response *resp)
 		take_etag(op, resp);
 	} else {
 		op_fail(op, r, err, resp);
+		if (err == 0 && resp->status == 412 && r->create_only)
+			op->res.err = SL_E_EXISTS;
 	}
 	op_finish(op);
 }
@@ -1242,18 +1249,19 @@ static void mpu_created(struct s3_req *r, int err, struct http_response *resp)
 	mpu_pump(op);
 }
 
-int s3_put(struct s3 *s, const char *key, const void *buf, size_t len, s3_fn fn, void *arg,
-	   struct s3_op **handle)
+static int put_start(struct s3 *s, const char *key, const void *buf, size_t len, int create_only,
+		     s3_fn fn, void *arg, struct s3_op **handle)
 {
+	static const struct http_header inm[1] = { { "If-None-Match", "*" } };
 	struct sigv4_kv q[1] = { { "uploads", NULL } };
 	struct s3_op *op;
 	int err, i;
 
 	if (s->closing)
 		return SL_E_CLOSED;
-	if (!fn || !key || (len && !buf))
+	if (!fn || !key || (len && !buf) || (create_only && len > S3_MAX_PUT))
 		return SL_E_INVALID;
-	op = op_new(s, len > s->o.multipart_threshold ? OP_MPU : OP_PUT, fn, arg);
+	op = op_new(s, len > s->o.multipart_threshold && !create_only ? OP_MPU : OP_PUT, fn, arg);
 	if (!op)
 		return SL_E_NOMEM;
 	op->buf = buf;
@@ -1264,10 +1272,12 @@ int s3_put(struct s3 *s, const char *key, const void *buf, size_t len, s3_fn fn,
 		goto fail;
 	}
 	if (op->kind == OP_PUT) {
-		err = req_setup(&op->req, "PUT", "PUT", key, NULL, 0, NULL, 0, buf, len,
+		err = req_setup(&op->req, "PUT", create_only ? "PUT If-None-Match" : "PUT", key, NULL,
+				0, create_only ? inm : NULL, create_only ? 1 : 0, buf, len,
 				SMALL_BODY_MAX, put_done);
 		if (err)
 			goto fail;
+		op->req.create_only = create_only;
 	} else {
 		size_t part = s->o.part_size;
 
@@ -1302,6 +1312,18 @@ int s3_put(struct s3 *s, const char *key, const void *buf, size_t len, s3_fn fn,
 fail:
 	op_free(op, 0);
 	return err;
+}
+
+int s3_put(struct s3 *s, const char *key, const void *buf, size_t len, s3_fn fn, void *arg,
+	   struct s3_op **handle)
+{
+	return put_start(s, key, buf, len, 0, fn, arg, handle);
+}
+
+int s3_put_if_absent(struct s3 *s, const char *key, const void *buf, size_t len, s3_fn fn,
+		     void *arg, struct s3_op **handle)
+{
+	return put_start(s, key, buf, len, 1, fn, arg, handle);
 }
 
 /* ---- get, head, delete ---- */

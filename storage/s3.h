@@ -18,6 +18,19 @@
  *                   (parts_in_flight at a time), CompleteMultipartUpload;
  *                   when a part fails for good the upload is aborted
  *                   (AbortMultipartUpload) before the callback.
+ *   s3_put_if_absent  PUT with If-None-Match: * (S3's conditional write):
+ *                   the object is created only if the key does not exist.
+ *                   Always one PUT, never multipart (at most S3_MAX_PUT
+ *                   bytes).  412 PreconditionFailed ends it with
+ *                   err SL_E_EXISTS (status and Code kept); 409
+ *                   ConditionalRequestConflict (another write of the key
+ *                   was under way) is retried like a 503.  Servers that
+ *                   ignore the header (s3rver, older MinIO) overwrite.
+ *                   A request sent twice (a retry here, or net/httpc's
+ *                   resend on a closed keep-alive connection, which
+ *                   attempts does not count) may meet the object its own
+ *                   first copy created: SL_E_EXISTS means "exists, maybe
+ *                   ours"; read it back and compare to know.
  *   s3_get          GET, optionally of a byte range; the body comes back as
  *                   a buffer the callback may keep.
  *   s3_head         HEAD: size and ETag.
@@ -40,6 +53,7 @@
  *                 <Error> document inside a 200 (CompleteMultipartUpload,
  *                 DeleteObjects); code and message are S3's (both "" when
  *                 the answer had no XML error body, as with HEAD);
+ *   SL_E_EXISTS   s3_put_if_absent only: 412, the key exists (status, code set);
  *   SL_E_TIMEOUT  a deadline passed (an attempt's request_timeout_ms, the
  *                 total max_total_ms, or waiting for credentials);
  *   SL_E_CLOSED, -ECONNRESET, -ECONNREFUSED, ...  the connection failed;
@@ -60,6 +74,7 @@
  *   - the answer was 500, 502, 503 (SlowDown) or 504, a 400 with Code
  *     RequestTimeout, or a 200 whose <Error> document says InternalError or
  *     SlowDown;
+ *   - the answer was 409 ConditionalRequestConflict to s3_put_if_absent;
  *   - or the attempt failed with SL_E_TIMEOUT, SL_E_CLOSED, -ECONNRESET,
  *     -EPIPE, -ECONNABORTED, -ECONNREFUSED or SL_E_FULL (the connection
  *     pool's queue);
@@ -118,6 +133,7 @@ struct s3_op;
 #define S3_MESSAGE_MAX	256	/* S3's Message, cut to fit */
 #define S3_ETAG_MAX	128
 #define S3_MIN_PART	(5u << 20)	/* S3's smallest part but the last */
+#define S3_MAX_PUT	((size_t)5 << 30)	/* S3's largest single PUT */
 
 /*
  * How the client asks for credentials.  By default (NULL in the options)
@@ -234,6 +250,9 @@ void s3_free(struct s3 *s);
 
 SL_MUST_CHECK int s3_put(struct s3 *s, const char *key, const void *buf, size_t len,
 			 s3_fn fn, void *arg, struct s3_op **op);
+/* Create-only: as s3_put, one PUT with If-None-Match: *; SL_E_EXISTS on 412. */
+SL_MUST_CHECK int s3_put_if_absent(struct s3 *s, const char *key, const void *buf, size_t len,
+				   s3_fn fn, void *arg, struct s3_op **op);
 /* range NULL: the whole object. */
 SL_MUST_CHECK int s3_get(struct s3 *s, const char *key, const struct s3_range *range,
 			 s3_fn fn, void *arg, struct s3_op **op);

@@ -166,7 +166,7 @@ void kgroups_replay(struct kafka *k, const uint8_t *p, size_t n)
 	struct sl_rd r;
 	uint8_t kind, op;
 	int32_t count;
-	char group[32768], topic[TOPIC_NAME_MAX + 1];
+	char group[GJ_GROUP_ID_MAX + 1], topic[TOPIC_NAME_MAX + 1];
 	const char *why = "truncated";
 
 	rd_init(&r, p, n);

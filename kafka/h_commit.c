@@ -87,7 +87,8 @@ void h_offset_commit(struct kreq *kr)
 	cs->kr = kr;
 	cs->group = kreq_str(kr, rq->group_id);
 
-	int16_t gerr = grp_commit_check(k->gc, cs->group,
+	int16_t gerr = rq->group_id.len > GJ_GROUP_ID_MAX ? KERR_INVALID_GROUP_ID :
+		       grp_commit_check(k->gc, cs->group,
 					kr->ver >= 1 ? kreq_str(kr, rq->member_id) : "",
 					kr->ver >= 7 ? (rq->group_instance_id.len >= 0 && rq->group_instance_id.p
 								? kreq_str(kr, rq->group_instance_id) : NULL)

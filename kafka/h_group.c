@@ -106,7 +106,7 @@ void h_join_group(struct kreq *kr)
 	struct grp_join_args a = { 0 };
 
 	a.group_id = kreq_str(kr, rq->group_id);
-	if (!a.group_id[0]) {
+	if (!a.group_id[0] || rq->group_id.len > GJ_GROUP_ID_MAX) {
 		struct join_state js0 = { .kr = kr };
 		struct grp_join_result r = { .error = KERR_INVALID_GROUP_ID, .generation = -1 };
 

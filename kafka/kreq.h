@@ -151,6 +151,13 @@ struct gjournal {
 	size_t count_at;
 	int32_t n;
 };
+/*
+ * Group ids longer than this are refused (INVALID_GROUP_ID) by JoinGroup and
+ * OffsetCommit, the calls that create groups: a journal record stores the id
+ * with a 16-bit length, and replay reads at most this many bytes.  Compact
+ * (flexible) strings could otherwise carry longer ones.
+ */
+#define GJ_GROUP_ID_MAX 32767
 void gj_begin(struct gjournal *j, uint8_t op, const char *group);
 void gj_commit(struct gjournal *j, const struct grp_offset *o);
 void gj_delete(struct gjournal *j, const char *topic, int32_t partition);

@@ -180,6 +180,12 @@ static void test_commits_survive_restarts(void)
 	T_EQ(commit(b.fd, "g", "t", 5, 1, ""), KERR_UNKNOWN_TOPIC_OR_PARTITION);
 	T_EQ(commit(b.fd, "g", "nope", 0, 1, ""), KERR_UNKNOWN_TOPIC_OR_PARTITION);
 	T_EQ(commit(b.fd, "g", "t", 0, 1, "far longer than sixteen bytes"), KERR_OFFSET_METADATA_TOO_LARGE);
+	/* An id too long for the journal's 16-bit length is refused, not truncated. */
+	char *huge = malloc(40001);
+	memset(huge, 'x', 40000);
+	huge[40000] = 0;
+	T_EQ(commit(b.fd, huge, "t", 0, 1, ""), KERR_INVALID_GROUP_ID);
+	free(huge);
 	T_EQ(fetch(b.fd, "g", "t", 0, meta, sizeof(meta)), 43);
 	T_STR_EQ(meta, "m-43");
 	T_EQ(fetch(b.fd, "nobody", "t", 0, NULL, 0), -1);

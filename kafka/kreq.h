@@ -21,6 +21,7 @@
 #include "kerr.h"
 #include "topic.h"
 #include "group.h"
+#include "../storage/tier.h"
 #include "../kernel/arena.h"
 #include "../kernel/config.h"
 #include "../kernel/loop.h"
@@ -36,6 +37,7 @@ struct kafka {
 	int32_t listen_port;		/* what the listener bound */
 	int adv_port_explicit;
 	struct grp_coord *gc;		/* consumer groups (kafka/groups.c) */
+	struct tier *tier;		/* shared storage (storage/tier.h); NULL without an object store */
 	struct loop_timer gtimer;	/* the coordinator's next deadline */
 	struct loop_timer etimer;	/* offset expiry */
 };

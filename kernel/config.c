@@ -86,6 +86,8 @@ static const struct cfg_key cfg_keys[] = {
 	/* -1 means unlimited, as in Kafka */
 	{ "log.retention.ms", CFG_I64, OFF(log_retention_ms), "604800000", -1, I64MAX, NULL, 0 },
 	{ "log.retention.bytes", CFG_I64, OFF(log_retention_bytes), "-1", -1, I64MAX, NULL, 0 },
+	{ "log.retention.check.interval.ms", CFG_I64, OFF(log_retention_check_ms), "300000", 1, I64MAX,
+	  NULL, 0 },
 	{ "message.max.bytes", CFG_I32, OFF(message_max_bytes), "1048588", 0, I32MAX, NULL, 0 },
 	{ "socket.request.max.bytes", CFG_I32, OFF(socket_request_max_bytes), "104857600", 1, I32MAX, NULL, 0 },
 	{ "max.connections", CFG_I32, OFF(max_connections), "1000", 1, I32MAX, NULL, 0 },
@@ -113,6 +115,9 @@ static const struct cfg_key cfg_keys[] = {
 	{ "sluice.upload.bytes", CFG_I64, OFF(upload_bytes), "16777216", 1, I64MAX, NULL, 0 },
 	{ "sluice.upload.interval.ms", CFG_I64, OFF(upload_interval_ms), "1000", 1, I64MAX, NULL, 0 },
 	{ "sluice.cache.bytes", CFG_I64, OFF(cache_bytes), "268435456", 0, I64MAX, NULL, 0 },
+	{ "sluice.tail.bytes", CFG_I64, OFF(tail_bytes), "268435456", 0, I64MAX, NULL, 0 },
+	{ "sluice.objects.gc.grace.ms", CFG_I64, OFF(gc_grace_ms), "600000", 1, I64MAX, NULL, 0 },
+	{ "sluice.objects.gc.interval.ms", CFG_I64, OFF(gc_interval_ms), "60000", 1, I64MAX, NULL, 0 },
 	{ "sluice.s3.access.key", CFG_STR, OFF(s3_access_key), "", 0, 0, NULL, 0 },
 	{ "sluice.s3.secret.key", CFG_STR, OFF(s3_secret_key), "", 0, 0, NULL, 1 },
 	{ "sluice.s3.ca.file", CFG_STR, OFF(s3_ca_file), "", 0, 0, NULL, 0 },

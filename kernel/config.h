@@ -27,6 +27,7 @@ struct config {
 	int auto_create_topics;			/* auto.create.topics.enable */
 	int64_t log_retention_ms;		/* log.retention.ms */
 	int64_t log_retention_bytes;		/* log.retention.bytes */
+	int64_t log_retention_check_ms;		/* log.retention.check.interval.ms */
 	int32_t message_max_bytes;		/* message.max.bytes */
 	int32_t socket_request_max_bytes;	/* socket.request.max.bytes */
 	int32_t max_connections;		/* max.connections */
@@ -53,6 +54,9 @@ struct config {
 	int64_t upload_bytes;			/* sluice.upload.bytes */
 	int64_t upload_interval_ms;		/* sluice.upload.interval.ms */
 	int64_t cache_bytes;			/* sluice.cache.bytes */
+	int64_t tail_bytes;			/* sluice.tail.bytes */
+	int64_t gc_grace_ms;			/* sluice.objects.gc.grace.ms */
+	int64_t gc_interval_ms;			/* sluice.objects.gc.interval.ms */
 	char *s3_access_key;			/* sluice.s3.access.key */
 	char *s3_secret_key;			/* sluice.s3.secret.key */
 	char *s3_ca_file;			/* sluice.s3.ca.file */

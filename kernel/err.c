@@ -27,6 +27,7 @@ static const char *const sl_err_names[] = {
 	"protocol violation by the peer",	/* SL_E_PROTO */
 	"TLS failure",				/* SL_E_TLS */
 	"remote service error",			/* SL_E_REMOTE */
+	"not available yet",			/* SL_E_AGAIN */
 };
 
 _Static_assert(sizeof(sl_err_names) / sizeof(sl_err_names[0]) ==

@@ -29,6 +29,7 @@ enum sl_err {
 	SL_E_PROTO,		/* the peer broke its protocol (bad HTTP, bad XML) */
 	SL_E_TLS,		/* TLS handshake or certificate verification failed */
 	SL_E_REMOTE,		/* a remote service answered with an error */
+	SL_E_AGAIN,		/* not available now: start the work that makes it so, then retry */
 	SL_E_END		/* one past the last code */
 };
 

@@ -477,6 +477,8 @@ int stream_read(struct stream *s, int64_t offset, size_t max_bytes, int min_one,
 	*total = 0;
 	if (offset < s->start || offset > s->hw)
 		return SL_E_NOTFOUND;
+	if (offset < stream_mem_start(s))
+		return SL_E_AGAIN;
 	if (offset == s->hw || s->first == s->n)
 		return 0;
 	for (size_t i = find_entry(s, offset); i < s->n && n < maxspans; i++) {
@@ -539,6 +541,37 @@ int stream_set_start(struct stream *s, int64_t start)
 	}
 	seg_trim(s);
 	return 0;
+}
+
+int64_t stream_mem_start(const struct stream *s)
+{
+	if (s->first == s->n)
+		return s->next;
+	return s->e[s->first].base > s->start ? s->e[s->first].base : s->start;
+}
+
+int stream_restore(struct stream *s, int64_t start, int64_t end)
+{
+	if (s->first != s->n || s->next != 0 || start < 0 || start > end)
+		return SL_E_INVALID;
+	s->start = start;
+	s->hw = s->next = end;
+	return 0;
+}
+
+void stream_foreach(struct stream *s, int64_t from, stream_batch_fn fn, void *arg)
+{
+	if (s->first == s->n)
+		return;
+	size_t i = from > s->e[s->first].base ? find_entry(s, from) : s->first;
+	for (; i < s->n && s->e[i].base < s->hw; i++) {
+		const struct entry *e = &s->e[i];
+		if (e->base + e->count <= from)
+			continue;
+		struct stream_batch b = { e->base, e->count, e->max_ts, { e->data, e->len } };
+		if (fn(arg, &b))
+			return;
+	}
 }
 
 void stream_wait(struct stream *s, struct stream_waiter *w)

@@ -142,8 +142,38 @@ int stream_find_time(struct stream *s, int64_t ts, struct span *batch,
 /* The largest max timestamp below hw and the base of its batch (-1 if empty). */
 int64_t stream_max_time(struct stream *s, int64_t *base);
 
-/* Advance start (DeleteRecords, retention); whole batches below it are freed. */
+/*
+ * Advance start (DeleteRecords, retention); whole batches below it are
+ * freed.  start must not pass hw.
+ */
 int stream_set_start(struct stream *s, int64_t start);
+
+/*
+ * Shared storage (storage/tier.h): offsets [start, mem_start) live only in
+ * data objects; [mem_start, next) in memory.  Without a tier mem_start is
+ * start (or the first batch still held).
+ */
+int64_t stream_mem_start(const struct stream *s);
+/*
+ * A stream created empty whose offsets below end are in objects (the
+ * manifest says so): start, hw, next and mem_start are set, nothing is in
+ * memory.  SL_E_INVALID if the stream is not empty or start > end.
+ */
+int stream_restore(struct stream *s, int64_t start, int64_t end);
+
+/* One batch held in memory, for stream_foreach. */
+struct stream_batch {
+	int64_t base;
+	uint32_t count;
+	int64_t max_ts;
+	struct span bytes;
+};
+/*
+ * Call fn for each batch in memory below hw whose offsets end above from,
+ * in offset order, until fn returns nonzero.
+ */
+typedef int (*stream_batch_fn)(void *arg, const struct stream_batch *b);
+void stream_foreach(struct stream *s, int64_t from, stream_batch_fn fn, void *arg);
 
 static inline void stream_waiter_init(struct stream_waiter *w, loop_fn fn, void *arg)
 {

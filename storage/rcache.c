@@ -530,7 +530,10 @@ static void pin_unlink(struct rcache *c, struct rcache_pin *p)
 		c->prefetching--;
 }
 
-/* Release everything p holds: pins, places among waiters (cancelling GETs left alone), the object. */
+/*
+ * Release everything p holds: pins, its places among waiters (cancelling
+ * the GETs it leaves with no waiter), its reference on the object.
+ */
 static void pin_release(struct rcache *c, struct rcache_pin *p)
 {
 	struct rc_obj *o = p->obj;
@@ -582,7 +585,8 @@ static void load_done(struct rcache *c, struct rcache_pin *p, int err)
 	loop_timer_set(c->l, &p->t, 0);
 }
 
-static void load_fail_log(const struct rc_obj *o, const char *what, uint32_t b0, uint32_t n, int err)
+static void load_fail_log(const struct rc_obj *o, const char *what, uint32_t b0, uint32_t n,
+			  int err)
 {
 	if (n)
 		log_warn(TAG, "%s %u..%u of %s: %s", what, b0, b0 + n - 1, o->key, sl_strerror(err));
@@ -799,7 +803,10 @@ static int index_parse(struct rc_obj *o, const struct obj_footer *f, const uint8
 	return 0;
 }
 
-/* A GET's result as an error: a short body or a range past the end means the object is not the size the manifest says. */
+/*
+ * A GET's result as an error.  A short body, or a range starting past the
+ * end, means the object is not the size the manifest says: damage.
+ */
 static int get_err(const struct rc_get *g, const struct objstore_result *r)
 {
 	if (r->err == SL_E_INVALID)

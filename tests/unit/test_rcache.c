@@ -691,8 +691,8 @@ static void test_index_second_get(void)
 	build_mixed(&o, OBJ_COMP_ZSTD, 4);
 	load_sync(&o, 1, 1000, 1, &d);
 	s = ostream(&o, 1);
-	run = o.ix.blocks[s->block0 + s->nblocks - 1].pos + o.ix.blocks[s->block0 + s->nblocks - 1].stored -
-	      o.ix.blocks[s->block0].pos;
+	run = o.ix.blocks[s->block0 + s->nblocks - 1].pos +
+	      o.ix.blocks[s->block0 + s->nblocks - 1].stored - o.ix.blocks[s->block0].pos;
 	st = stats();
 	T_EQ(st.gets, 3);
 	T_EQ(st.get_bytes, 64 + o.f.index_len + run);
@@ -702,7 +702,7 @@ static void test_index_second_get(void)
 	teardown();
 }
 
-/* Read-ahead runs of three blocks; runs start at the first absent block and stop before a present one. */
+/* Read-ahead runs of three blocks: from the first absent block, stopping before a present one. */
 static void test_readahead(void)
 {
 	struct tobj o;

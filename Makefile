@@ -80,7 +80,7 @@ $(OBJ)/gen/trust_anchors.o: $(GENTA)
 $(BIN): $(OBJ)/kernel/main.o $(LIBOBJ)
 	$(CC) $(CFLAGS) $(LDSTATIC) -o $@ $^ $(LIBS)
 
-$(OBJ)/tests/%: tests/unit/%.c tests/unit/t.h $(LIBOBJ)
+$(OBJ)/tests/%: tests/unit/%.c tests/unit/t.h tests/unit/tbroker.h $(LIBOBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDSTATIC) -o $@ $< $(LIBOBJ) $(LIBS)
 

@@ -161,7 +161,11 @@ static int rd_name(struct sl_rd *r, char *out, size_t cap)
 	return 0;
 }
 
-void kgroups_replay(struct kafka *k, const uint8_t *p, size_t n)
+/*
+ * One group record, applied to the engine (replay) or told to the tier as
+ * manifest edits (to_tier); the same parse either way.
+ */
+static void apply(struct kafka *k, const uint8_t *p, size_t n, int to_tier)
 {
 	struct sl_rd r;
 	uint8_t kind, op;
@@ -176,6 +180,10 @@ void kgroups_replay(struct kafka *k, const uint8_t *p, size_t n)
 	if (count < 0 || (size_t)count > rd_left(&r) / 6) {
 		why = "bad count";
 		goto bad;
+	}
+	if (op == 3 && to_tier) {
+		tier_group_delete(k->tier, group);
+		return;
 	}
 	if (op == 3) {
 		if (grp_delete(k->gc, group) == KERR_NON_EMPTY_GROUP)
@@ -194,7 +202,10 @@ void kgroups_replay(struct kafka *k, const uint8_t *p, size_t n)
 		if (rd_name(&r, topic, sizeof(topic)) || rd_i32(&r, &o.partition))
 			goto bad;
 		if (op == 2) {
-			grp_offset_del(k->gc, group, topic, o.partition);
+			if (to_tier)
+				tier_offset_delete(k->tier, group, topic, o.partition);
+			else
+				grp_offset_del(k->gc, group, topic, o.partition);
 			continue;
 		}
 		if (rd_i64(&r, &o.offset) || rd_i32(&r, &o.leader_epoch) ||
@@ -210,7 +221,14 @@ void kgroups_replay(struct kafka *k, const uint8_t *p, size_t n)
 		meta[ml] = 0;
 		o.topic = topic;
 		o.metadata = meta;
-		int rc = grp_offset_put(k->gc, group, &o);
+		int rc = 0;
+		if (to_tier) {
+			struct mf_offset mo = { group, topic, o.partition, o.offset, o.leader_epoch,
+						meta, o.commit_ms, o.expire_ms };
+			tier_offset_commit(k->tier, &mo);
+		} else {
+			rc = grp_offset_put(k->gc, group, &o);
+		}
 		free(meta);
 		if (rc != 0) {
 			why = "out of memory";
@@ -219,7 +237,19 @@ void kgroups_replay(struct kafka *k, const uint8_t *p, size_t n)
 	}
 	return;
 bad:
-	log_error("groups", "malformed group record in the journal (%zu bytes): %s; skipped", n, why);
+	if (!to_tier)
+		log_error("groups", "malformed group record in the journal (%zu bytes): %s; skipped",
+			  n, why);
+}
+
+void kgroups_replay(struct kafka *k, const uint8_t *p, size_t n)
+{
+	apply(k, p, n, 0);
+}
+
+void kgroups_to_tier(struct kafka *k, const uint8_t *p, size_t n)
+{
+	apply(k, p, n, 1);
 }
 
 /* ---- expiry ---- */

@@ -19,19 +19,43 @@
  * inside a batch returns that whole batch; the client skips what it did not
  * ask for.
  *
+ * Cold partitions: a fetch offset below a stream's memory tail is served
+ * from data objects through the tier's block cache.  Before the response is
+ * built, every such partition's blocks are loaded and pinned (tier_fetch),
+ * hits included, so the build in the last load's callback finds them all
+ * and nothing is evicted while spans point at it; the pins go after the
+ * reply is encoded.  While counting (long polling), a cold partition counts
+ * as having data.  A load that fails answers KAFKA_STORAGE_ERROR (retriable)
+ * for its partition.
+ *
+ *   enough --> cold loads? --none--> build --> reply
+ *                  \--some--> COLD --last load done--> build --> reply --> unpin
+ *
  * Fetch sessions (KIP-227) are declined: every response carries session id 0,
  * which tells the client to keep sending full fetch requests.
  */
+#include <stdlib.h>
 #include "kreq.h"
 #include "../kernel/log.h"
 
 #define MAX_SPANS 1024
+
+/* A cold partition's load; one per requested partition. */
+struct cold {
+	struct kreq *kr;
+	struct tier_fetch *h;
+	int err;
+	int loading;
+};
 
 struct fstate {
 	struct loop_timer timer;
 	struct stream_waiter *waiters;
 	int32_t nwaiters;
 	int timed_out;
+	struct cold *cold;		/* nwaiters of them */
+	int32_t cold_pending;
+	int building;			/* waiting for cold loads; timers and waiters are off */
 };
 
 /* The stream of a requested partition, or a Kafka error code. */
@@ -56,6 +80,8 @@ static size_t walk(struct kreq *kr, struct fetch_resp *resp, int *errors)
 	size_t total = 0, budget = rq->max_bytes > 0 ? (size_t)rq->max_bytes : 0;
 	int got_data = 0;
 	struct span spans[MAX_SPANS];	/* 16 KiB: read here, kept in the arena only as needed */
+	struct fstate *fs = kr->state;
+	int32_t slot = 0;		/* the partition's position in the request */
 
 	*errors = 0;
 	for (int32_t i = 0; i < rq->topics_n; i++) {
@@ -81,6 +107,7 @@ static size_t walk(struct kreq *kr, struct fetch_resp *resp, int *errors)
 					pd->log_start_offset = err == KERR_OFFSET_OUT_OF_RANGE ? stream_start(s) : -1;
 					pd->records = (struct kc_records){ NULL, 0, NULL, 0 };
 				}
+				slot++;
 				continue;
 			}
 			size_t left = total < budget ? budget - total : 0;
@@ -89,6 +116,30 @@ static size_t walk(struct kreq *kr, struct fetch_resp *resp, int *errors)
 				limit = left;
 			size_t bytes = 0;
 			int n = stream_read(s, fp->fetch_offset, limit, !got_data, spans, MAX_SPANS, &bytes);
+			if (n == SL_E_AGAIN) {
+				struct cold *c = fs && fs->cold ? &fs->cold[slot] : NULL;
+				if (c && c->err) {
+					(*errors)++;
+					if (pd) {
+						pd->error_code = KERR_KAFKA_STORAGE_ERROR;
+						pd->high_watermark = -1;
+						pd->last_stable_offset = -1;
+						pd->log_start_offset = -1;
+						pd->records = (struct kc_records){ NULL, 0, NULL, 0 };
+					}
+					slot++;
+					continue;
+				}
+				if (!pd) {
+					/* Counting: data is there, in objects. */
+					n = 0;
+					bytes = limit ? limit : 1;
+				} else {
+					n = tier_read(kr->k->tier, s, fp->fetch_offset, limit, !got_data,
+						      spans, MAX_SPANS, &bytes);
+				}
+			}
+			slot++;
 			if (n < 0)
 				n = 0;
 			struct span *sp = NULL;
@@ -126,10 +177,45 @@ static void unwait_all(struct kreq *kr)
 	loop_timer_cancel(kr->k->l, &fs->timer);
 }
 
+/* The pins of the cold loads, moved out of the arena that kreq_reply frees. */
+struct pins {
+	struct tier *t;
+	struct tier_fetch **h;
+	int32_t n;
+};
+
+static void take_pins(struct kreq *kr, struct pins *p)
+{
+	struct fstate *fs = kr->state;
+
+	p->t = kr->k->tier;
+	p->h = NULL;
+	p->n = 0;
+	for (int32_t i = 0; i < fs->nwaiters; i++) {
+		if (!fs->cold[i].h)
+			continue;
+		if (!p->h && !(p->h = calloc((size_t)fs->nwaiters, sizeof(*p->h)))) {
+			/* Cannot keep them past the reply: drop them now (the build is done). */
+			tier_fetch_done(p->t, fs->cold[i].h);
+		} else {
+			p->h[p->n++] = fs->cold[i].h;
+		}
+		fs->cold[i].h = NULL;
+	}
+}
+
+static void drop_pins(struct pins *p)
+{
+	for (int32_t i = 0; i < p->n; i++)
+		tier_fetch_done(p->t, p->h[i]);
+	free(p->h);
+}
+
 static void build_and_reply(struct kreq *kr)
 {
 	struct fetch_req *rq = kr->body;
 	struct fetch_resp *rs = kr->resp;
+	struct pins pins;
 	int errors;
 
 	rs->error_code = 0;
@@ -150,10 +236,83 @@ static void build_and_reply(struct kreq *kr)
 	}
 	if (walk(kr, rs, &errors) == (size_t)-1)
 		goto nomem;
-	kreq_reply(kr);
+	take_pins(kr, &pins);
+	kreq_reply(kr);		/* encodes: the spans must stay valid until it returns */
+	drop_pins(&pins);
 	return;
 nomem:
+	take_pins(kr, &pins);
 	kreq_fail(kr, "Fetch response exceeds the request's memory cap");
+	drop_pins(&pins);
+}
+
+static void on_cold(void *arg, int err)
+{
+	struct cold *c = arg;
+	struct kreq *kr = c->kr;
+	struct fstate *fs = kr->state;
+
+	c->loading = 0;
+	if (err && err != SL_E_NOTFOUND) {
+		c->err = err;
+		log_warn("kafka", "fetch: reading older records from the object store failed: %s",
+			 sl_strerror(err));
+	}
+	if (--fs->cold_pending == 0)
+		build_and_reply(kr);
+}
+
+/*
+ * Start the loads of every cold partition the response would read; the
+ * number started.  The limits are the request's per-partition ones.
+ */
+static int32_t cold_start(struct kreq *kr)
+{
+	struct fetch_req *rq = kr->body;
+	struct fstate *fs = kr->state;
+	int32_t slot = 0, started = 0;
+
+	if (!kr->k->tier || kr->ver < 4)
+		return 0;
+	for (int32_t i = 0; i < rq->topics_n; i++) {
+		struct fetch_req_fetch_topic *ft = &rq->topics[i];
+		for (int32_t j = 0; j < ft->partitions_n; j++, slot++) {
+			struct fetch_req_fetch_partition *fp = &ft->partitions[j];
+			struct cold *c = &fs->cold[slot];
+			struct stream *s;
+			if (lookup(kr, ft->topic, fp->partition, &s) != 0 ||
+			    fp->fetch_offset < stream_start(s) || fp->fetch_offset >= stream_mem_start(s))
+				continue;
+			size_t want = fp->partition_max_bytes > 0 ? (size_t)fp->partition_max_bytes : 1;
+			int rc = tier_fetch(kr->k->tier, s, fp->fetch_offset, want, on_cold, c, &c->h);
+			if (rc == SL_E_NOTFOUND) {
+				c->h = NULL;
+				continue;
+			}
+			if (rc != 0) {
+				c->h = NULL;
+				c->err = rc;
+				continue;
+			}
+			c->loading = 1;
+			started++;
+		}
+	}
+	fs->cold_pending = started;
+	return started;
+}
+
+/* Enough waiting: load what lives only in objects, then answer. */
+static void finish(struct kreq *kr)
+{
+	struct fstate *fs = kr->state;
+
+	unwait_all(kr);
+	if (cold_start(kr) == 0) {
+		build_and_reply(kr);
+		return;
+	}
+	fs->building = 1;
 }
 
 static int enough(struct kreq *kr)
@@ -170,12 +329,12 @@ static void arm(struct kreq *kr);
 static void on_wake(struct loop *l, void *arg)
 {
 	struct kreq *kr = arg;
+	struct fstate *fs = kr->state;
 
-	if (kr->req == NULL)
+	if (kr->req == NULL || fs->building)
 		return;
 	if (enough(kr)) {
-		unwait_all(kr);
-		build_and_reply(kr);
+		finish(kr);
 		return;
 	}
 	arm(kr);
@@ -183,15 +342,20 @@ static void on_wake(struct loop *l, void *arg)
 
 static void on_timeout(struct loop *l, void *arg)
 {
-	struct kreq *kr = arg;
-
-	unwait_all(kr);
-	build_and_reply(kr);
+	finish(arg);
 }
 
 static void on_cancel(struct kreq *kr)
 {
+	struct fstate *fs = kr->state;
+
 	unwait_all(kr);
+	for (int32_t i = 0; i < fs->nwaiters; i++) {
+		if (fs->cold[i].h) {
+			tier_fetch_done(kr->k->tier, fs->cold[i].h);
+			fs->cold[i].h = NULL;
+		}
+	}
 	/* The connection is gone: nothing to answer, nothing else holds kr. */
 	kreq_reply(kr);
 }
@@ -226,24 +390,27 @@ void h_fetch(struct kreq *kr)
 		kreq_reply(kr);
 		return;
 	}
-	if (rq->max_wait_ms <= 0 || enough(kr)) {
-		build_and_reply(kr);
-		return;
-	}
-	struct fstate *fs = arena_alloc(&kr->a, sizeof(*fs));
+	struct fstate *fs = arena_calloc(&kr->a, 1, sizeof(*fs));
 	int32_t np = 0;
 	for (int32_t i = 0; i < rq->topics_n; i++)
 		np += rq->topics[i].partitions_n > 0 ? rq->topics[i].partitions_n : 0;
-	if (!fs || (np > 0 && !(fs->waiters = arena_calloc(&kr->a, (size_t)np, sizeof(*fs->waiters))))) {
+	if (!fs || (np > 0 && (!(fs->waiters = arena_calloc(&kr->a, (size_t)np, sizeof(*fs->waiters))) ||
+			       !(fs->cold = arena_calloc(&kr->a, (size_t)np, sizeof(*fs->cold)))))) {
 		kreq_fail(kr, "out of memory");
 		return;
 	}
 	fs->nwaiters = np;
-	for (int32_t i = 0; i < np; i++)
+	for (int32_t i = 0; i < np; i++) {
 		stream_waiter_init(&fs->waiters[i], on_wake, kr);
+		fs->cold[i].kr = kr;
+	}
 	loop_timer_init(&fs->timer, on_timeout, kr);
 	kr->state = fs;
 	kr->cancel = on_cancel;
+	if (rq->max_wait_ms <= 0 || enough(kr)) {
+		finish(kr);
+		return;
+	}
 	arm(kr);
 	loop_timer_set(kr->k->l, &fs->timer, (uint64_t)rq->max_wait_ms);
 }

@@ -12,6 +12,7 @@
 #include "../kernel/loop.h"
 #include "../net/conn.h"
 #include "../storage/stream.h"
+#include "../storage/tier.h"
 
 struct kafka;
 
@@ -21,5 +22,12 @@ void kafka_destroy(struct kafka *k);
 /* Tell Metadata which port the listener really bound (for port 0). */
 void kafka_set_port(struct kafka *k, uint16_t port);
 void kafka_on_request(struct conn_req *req, void *arg);
+/*
+ * Shared storage: from now on durable topic and group changes are told to
+ * t, and reads below the memory tail go through it.  Before recovery.
+ */
+void kafka_set_tier(struct kafka *k, struct tier *t);
+/* Topics, offsets and group offsets from the tier's manifest; before the WAL is replayed. */
+int kafka_restore_tier(struct kafka *k);
 
 #endif

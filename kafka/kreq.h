@@ -124,6 +124,10 @@ struct kjournal {
 	struct stream_op op;
 	void (*done)(struct kjournal *j, int err);
 	void *arg;
+	/* set by kafka_journal: the record, kept for the tier until durable */
+	struct kafka *k;
+	uint8_t *rec;
+	size_t reclen;
 };
 /* Journal the bytes of w; 0 (j->done will run) or an sl_err (it will not). */
 int kafka_journal(struct kafka *k, const struct sl_wr *w, struct kjournal *j);
@@ -168,6 +172,20 @@ void gj_abandon(struct gjournal *j);
 
 /* "/host" for DescribeGroups' client_host, from a connection's "host:port". */
 const char *kreq_client_host(struct kreq *kr);
+
+/*
+ * Tell the tier (k->tier) of one durable journal record: topic and group
+ * records become manifest edits.  Called as each record becomes durable and
+ * again for each record replayed from the WAL.
+ */
+void kafka_meta_to_tier(struct kafka *k, const uint8_t *p, size_t n);
+/* The group record's edits (kafka/groups.c). */
+void kgroups_to_tier(struct kafka *k, const uint8_t *p, size_t n);
+/*
+ * Rebuild topics, partition offsets and committed group offsets from a
+ * manifest, before the WAL is replayed over it.  0, or an error (logged).
+ */
+int kafka_restore(struct kafka *k, const struct manifest *m);
 
 /* Auto-create for Metadata; NULL when not allowed or invalid. */
 struct topic *kafka_auto_create(struct kafka *k, const char *name, size_t len, int16_t *err);

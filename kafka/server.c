@@ -106,6 +106,18 @@ void kafka_set_port(struct kafka *k, uint16_t port)
 		k->adv_port = port;
 }
 
+void kafka_set_tier(struct kafka *k, struct tier *t)
+{
+	k->tier = t;
+}
+
+int kafka_restore_tier(struct kafka *k)
+{
+	const struct manifest *m = tier_manifest(k->tier);
+
+	return m ? kafka_restore(k, m) : 0;
+}
+
 void kafka_destroy(struct kafka *k)
 {
 	if (!k)
@@ -281,6 +293,13 @@ void kafka_on_request(struct conn_req *req, void *arg)
 static void journal_done(void *arg, int err, int64_t base)
 {
 	struct kjournal *j = arg;
+
+	if (j->rec) {
+		if (err == 0)
+			kafka_meta_to_tier(j->k, j->rec, j->reclen);
+		free(j->rec);
+		j->rec = NULL;
+	}
 	j->done(j, err);
 }
 
@@ -290,7 +309,99 @@ int kafka_journal(struct kafka *k, const struct sl_wr *w, struct kjournal *j)
 		return w->err;
 	j->op.fn = journal_done;
 	j->op.arg = j;
-	return store_append_meta(k->st, w->p, w->len, &j->op);
+	j->k = k;
+	j->rec = NULL;
+	j->reclen = 0;
+	if (k->tier) {
+		/* The tier learns of the record once it is durable, in log order. */
+		if (!(j->rec = malloc(w->len ? w->len : 1)))
+			return SL_E_NOMEM;
+		memcpy(j->rec, w->p, w->len);
+		j->reclen = w->len;
+	}
+	int rc = store_append_meta(k->st, w->p, w->len, &j->op);
+	if (rc != 0) {
+		free(j->rec);
+		j->rec = NULL;
+	}
+	return rc;
+}
+
+void kafka_meta_to_tier(struct kafka *k, const uint8_t *p, size_t n)
+{
+	if (!k->tier || n < 1)
+		return;
+	if (p[0] == 2) {
+		kgroups_to_tier(k, p, n);
+	} else if (p[0] == 1 && n >= 18 && p[1] == 2) {
+		tier_topic_delete(k->tier, p + 2);
+	} else if (p[0] == 1 && n >= 18 && p[1] == 1) {
+		struct topic *t = topic_find_id(k->reg, p + 2);
+		if (!t)
+			return;		/* deleted before its creation was durable */
+		struct mf_config *c = t->nconfigs ? calloc((size_t)t->nconfigs, sizeof(*c)) : NULL;
+		if (t->nconfigs && !c) {
+			log_error("kafka", "out of memory telling the tier of topic %s", t->name);
+			return;
+		}
+		for (int32_t i = 0; i < t->nconfigs; i++) {
+			c[i].key = t->configs[i].key;
+			c[i].value = t->configs[i].value;
+		}
+		tier_topic_put(k->tier, t->id, t->name, t->npart, c, (uint32_t)t->nconfigs);
+		free(c);
+	}
+}
+
+int kafka_restore(struct kafka *k, const struct manifest *m)
+{
+	for (size_t i = 0; i < m->ntopics; i++) {
+		const struct mf_topic *mt = &m->topics[i];
+		struct topic_config *c = mt->nconfigs ? calloc(mt->nconfigs, sizeof(*c)) : NULL;
+		struct topic *t;
+		if (mt->nconfigs && !c)
+			return SL_E_NOMEM;
+		for (uint32_t j = 0; j < mt->nconfigs; j++) {
+			c[j].key = mt->configs[j].key;
+			c[j].value = mt->configs[j].value;
+		}
+		int rc = topic_create(k->reg, mt->name, strlen(mt->name), mt->npartitions, c,
+				      (int32_t)mt->nconfigs, k->cfg->message_max_bytes, mt->id, &t);
+		free(c);
+		if (rc != 0) {
+			log_error("kafka", "cannot restore topic %s from the manifest: %s", mt->name,
+				  sl_strerror(rc));
+			return rc;
+		}
+		for (int32_t j = 0; j < mt->npartitions; j++) {
+			const struct mf_partition *p = &mt->parts[j];
+			int64_t end = p->end > p->log_start ? p->end : p->log_start;
+			rc = stream_restore(t->parts[j], p->log_start, end);
+			if (rc != 0) {
+				log_error("kafka", "cannot restore %s-%d: %s", mt->name, j, sl_strerror(rc));
+				return rc;
+			}
+		}
+	}
+	for (size_t i = 0; i < m->noffsets; i++) {
+		const struct mf_offset *mo = &m->offsets[i];
+		struct grp_offset o = {
+			.topic = mo->topic,
+			.partition = mo->partition,
+			.offset = mo->offset,
+			.leader_epoch = mo->leader_epoch,
+			.metadata = mo->metadata ? mo->metadata : "",
+			.commit_ms = mo->commit_ms,
+			.expire_ms = mo->expire_ms,
+		};
+		int rc = grp_offset_put(k->gc, mo->group, &o);
+		if (rc != 0) {
+			log_error("kafka", "cannot restore the offsets of group %s: %s", mo->group,
+				  sl_strerror(rc));
+			return rc;
+		}
+	}
+	return 0;
 }
 
 static void auto_create_journaled(struct kjournal *j, int err)
@@ -311,6 +422,7 @@ static void replay_meta(void *arg, const uint8_t *p, size_t n)
 
 	if (n >= 1 && p[0] == 2) {
 		kgroups_replay(k, p, n);
+		kafka_meta_to_tier(k, p, n);
 		return;
 	}
 	if (n >= 18 && p[0] == 1 && p[1] == 2) {
@@ -319,6 +431,7 @@ static void replay_meta(void *arg, const uint8_t *p, size_t n)
 			grp_offsets_drop_topic(k->gc, t->name);
 	}
 	topic_replay(k->reg, p, n, k->cfg->message_max_bytes);
+	kafka_meta_to_tier(k, p, n);
 }
 
 const char *kreq_client_host(struct kreq *kr)

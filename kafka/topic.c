@@ -457,6 +457,9 @@ void topic_replay(struct registry *r, const uint8_t *p, size_t n, int32_t defaul
 			goto bad;
 		}
 	}
+	/* Restored from the manifest before the WAL was replayed over it. */
+	if (topic_find_id(r, id))
+		goto out;
 	int rc = topic_create(r, name, strlen(name), npart, cfg, ncfg, default_max_bytes, id, &t);
 	if (rc != 0)
 		log_error("topic", "cannot re-create topic %s from the journal: %s", name, sl_strerror(rc));

@@ -36,8 +36,11 @@
 #include "loop.h"
 #include "../kafka/kafka.h"
 #include "../net/conn.h"
+#include "../net/httpc.h"
 #include "../net/netif.h"
 #include "../net/userdata.h"
+#include "../storage/objstore.h"
+#include "../storage/s3cred.h"
 #include "../storage/s3url.h"
 #include "../storage/stream.h"
 #include "../storage/wal.h"
@@ -176,6 +179,135 @@ static void dump_line(const char *line, void *arg)
 	log_debug("config", "%s", line);
 }
 
+/* Shared storage: the object store and what it needs. */
+struct shared {
+	struct httpc *http;
+	struct s3cred *cred;
+	struct objstore *os;
+	struct tier *tier;
+	int ready, err;
+};
+
+static int open_tier(struct loop *l, const struct config *cfg, struct store *st, struct wal *w,
+		     struct shared *sh)
+{
+	struct s3_options s3o = { .ca_file = cfg->s3_ca_file, .insecure = cfg->s3_tls_insecure };
+	struct httpc_config hc = { 0 };
+	struct objstore_options oo = { .s3 = &s3o, .create_dir = 1 };
+	struct tier_options to = {
+		.node = cfg->node_id,
+		.upload_bytes = (uint64_t)cfg->upload_bytes,
+		.upload_interval_ms = (uint64_t)cfg->upload_interval_ms,
+		.cache_bytes = (size_t)cfg->cache_bytes,
+		.tail_bytes = (size_t)cfg->tail_bytes,
+		.gc_grace_ms = cfg->gc_grace_ms,
+		.gc_interval_ms = cfg->gc_interval_ms,
+	};
+	struct wal_ident id;
+	char why[512];
+
+	ident_of(cfg, &id);
+	to.cluster = id.cluster;
+	if (obj_comp_parse(cfg->objects_compression, &to.comp) != 0) {
+		log_error("main", "sluice.objects.compression: unknown value '%s'", cfg->objects_compression);
+		return SL_E_CONFIG;
+	}
+	if (strncmp(cfg->objects_url, "s3://", 5) == 0) {
+		sh->http = httpc_new(l, &hc);
+		sh->cred = sh->http ? s3cred_new(l, cfg, sh->http) : NULL;
+		if (!sh->cred) {
+			log_error("main", "cannot set up S3 credentials");
+			return SL_E_NOMEM;
+		}
+		oo.cred = sh->cred;
+	}
+	int rc = objstore_open(l, cfg->objects_url, &oo, &sh->os, why, sizeof(why));
+	if (rc != 0) {
+		log_error("main", "sluice.objects.url %s: %s", cfg->objects_url,
+			  rc == SL_E_CONFIG ? why : sl_strerror(rc));
+		return rc;
+	}
+	sh->tier = tier_new(l, st, w, sh->os, &to);
+	if (!sh->tier) {
+		log_error("main", "cannot create the upload pipeline");
+		return SL_E_NOMEM;
+	}
+	log_info("main", "objects go to %s (uploads every %lld ms or %lld bytes, %s)",
+		 objstore_name(sh->os), (long long)cfg->upload_interval_ms,
+		 (long long)cfg->upload_bytes, cfg->objects_compression);
+	return 0;
+}
+
+struct load_wait {
+	struct shared *sh;
+	struct loop *l;
+	int fd;
+};
+
+static void load_signal(struct loop *l, int fd, unsigned events, void *arg)
+{
+	struct load_wait *lw = arg;
+	struct signalfd_siginfo si;
+
+	while (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
+			log_info("main", "stop signal while reading the manifest: stopping");
+			lw->sh->ready = 1;
+			lw->sh->err = SL_E_CLOSED;
+			loop_stop(l);
+		}
+	}
+}
+
+static void load_done(void *arg, int err)
+{
+	struct load_wait *lw = arg;
+
+	lw->sh->ready = 1;
+	lw->sh->err = err;
+	loop_stop(lw->l);
+}
+
+/*
+ * Read the manifest before anything is served: the loop runs until it is
+ * loaded, however long the object store takes to answer (each failure is
+ * logged and retried), or a stop signal ends the wait.
+ */
+static int load_tier(struct loop *l, struct shared *sh)
+{
+	struct load_wait lw = { sh, l, -1 };
+	sigset_t mask;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	lw.fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (lw.fd != -1 && loop_add(l, lw.fd, LOOP_READ, load_signal, &lw) != 0) {
+		close(lw.fd);
+		lw.fd = -1;
+	}
+	int rc = tier_load(sh->tier, load_done, &lw);
+	if (rc != 0)
+		log_error("main", "cannot read the manifest: %s", sl_strerror(rc));
+	while (rc == 0 && !sh->ready)
+		if (loop_run(l) != 0)
+			rc = SL_E_CLOSED;
+	if (lw.fd != -1) {
+		loop_del(l, lw.fd);
+		close(lw.fd);
+	}
+	return rc ? rc : sh->err;
+}
+
+static void close_tier(struct shared *sh)
+{
+	tier_free(sh->tier);
+	objstore_free(sh->os);
+	s3cred_free(sh->cred);
+	if (sh->http)
+		httpc_free(sh->http);
+}
+
 /*
  * Run the broker with cfg until a stop signal (or, as PID 1, the power
  * button).  0 after a clean stop, 1 after an error once listening, 2 when it
@@ -190,19 +322,11 @@ static int run_broker(const struct config *cfg, int pid1)
 	struct server *srv = NULL;
 	struct stopper stop = { .fd = -1, .pid1 = pid1 };
 	struct wal *w = NULL;
+	struct shared sh = { 0 };
 	char walpath[512];
 	int rc = 2;
 
 	config_dump(cfg, dump_line, NULL);
-	/*
-	 * Settings this build cannot honour are refused, not ignored: an
-	 * operator who named a bucket expects data to reach it.
-	 */
-	if (cfg->objects_url[0]) {
-		log_error("main", "sluice.objects.url is set, but this build has no object store yet; "
-			  "refusing to start rather than ignore it");
-		goto out;
-	}
 	if (config_parse_listener(cfg->listeners, &la) != 0) {
 		log_error("main", "bad listeners '%s'", cfg->listeners);
 		goto out;
@@ -254,6 +378,18 @@ static int run_broker(const struct config *cfg, int pid1)
 		log_error("main", "cannot create the broker");
 		goto out;
 	}
+	if (cfg->objects_url[0]) {
+		if (!w) {
+			log_error("main", "sluice.objects.url needs a WAL (sluice.wal.device or "
+				  "sluice.wal.volume): uploads are trimmed from it");
+			goto out;
+		}
+		if (open_tier(l, cfg, st, w, &sh) != 0)
+			goto out;
+		kafka_set_tier(k, sh.tier);
+		if (load_tier(l, &sh) != 0 || kafka_restore_tier(k) != 0)
+			goto out;
+	}
 	if (w) {
 		struct wal_recovery rec = { 0 };
 		int err = store_recover(st, &rec);
@@ -262,6 +398,8 @@ static int run_broker(const struct config *cfg, int pid1)
 			goto out;
 		}
 	}
+	if (sh.tier)
+		tier_start(sh.tier);
 	struct net_limits lim = {
 		.max_frame = (size_t)cfg->socket_request_max_bytes,
 		.max_connections = cfg->max_connections,
@@ -310,6 +448,7 @@ out:
 	if (w)
 		wal_close(w);
 	kafka_destroy(k);
+	close_tier(&sh);
 	store_destroy(st);
 	loop_destroy(l);
 	return rc;

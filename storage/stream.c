@@ -61,7 +61,10 @@ struct entry {
 	uint32_t len;
 	uint8_t *data;
 	struct seg *seg;
+	uint64_t wal_pos;	/* where its WAL record starts; NO_POS without a WAL */
 };
+
+#define NO_POS UINT64_MAX
 
 struct stream {
 	struct stream_id id;
@@ -70,6 +73,7 @@ struct stream {
 	struct entry *e;
 	size_t first, n, cap;
 	int64_t start, hw, next;
+	int64_t cut, up;		/* taken by an upload / in a committed manifest (tier.h) */
 	struct seg *seg_old, *seg_new;	/* oldest and newest segment */
 	size_t seg_size;		/* size of the next segment */
 	struct stream_waiter waiters;	/* list head (circular) */
@@ -85,7 +89,11 @@ struct store {
 	struct wal *wal;
 	store_meta_fn meta_fn;
 	void *meta_arg;
-	uint64_t replay_skipped;
+	uint64_t replay_skipped, replay_uploaded;
+	uint64_t done_pos;		/* end of the last WAL record whose op completed */
+	uint64_t uncut;			/* durable batch bytes not yet taken by an upload */
+	uint64_t upload_threshold;
+	struct loop_task *upload_hook;
 };
 
 static uint64_t id_hash(const struct stream_id *id)
@@ -225,9 +233,14 @@ static void complete_head(struct store *st)
 	op->next = NULL;
 	struct stream *s = op->s;
 	int err = op->err;
+	if (st->wal && op->wop.end > st->done_pos)
+		st->done_pos = op->wop.end;
 	if (s && err == 0) {
 		SL_ASSERT(op->end > s->hw);
 		s->hw = op->end;
+		st->uncut += op->len;
+		if (st->upload_hook && st->uncut >= st->upload_threshold)
+			loop_defer(st->l, st->upload_hook);
 	}
 	/* op belongs to the caller, who may free it in the callback: nothing of it is read after. */
 	op->fn(op->arg, err, err ? -1 : op->base);
@@ -388,7 +401,7 @@ static int reserve_memory(struct stream *s, size_t len)
 
 /* Store a batch in memory; reserve_memory() must have succeeded just before. */
 static struct entry *keep_in_memory(struct stream *s, int64_t base, const uint8_t *batch,
-				    size_t len, uint32_t count, int64_t max_ts)
+				    size_t len, uint32_t count, int64_t max_ts, uint64_t wal_pos)
 {
 	struct seg *g = s->seg_new;
 	uint8_t *copy = g->mem + g->used;
@@ -403,6 +416,7 @@ static struct entry *keep_in_memory(struct stream *s, int64_t base, const uint8_
 	e->len = (uint32_t)len;
 	e->data = copy;
 	e->seg = g;
+	e->wal_pos = wal_pos;
 	s->next = base + count;
 	s->st->bytes += len;
 	return e;
@@ -444,8 +458,10 @@ int64_t stream_append(struct stream *s, const uint8_t *batch, size_t len,
 		if (rc != 0)
 			return rc;
 	}
-	struct entry *e = keep_in_memory(s, s->next, batch, len, count, max_ts);
+	uint64_t pos = st->wal ? op->wop.end - wal_record_end(0, DATA_HDR + len) : NO_POS;
+	struct entry *e = keep_in_memory(s, s->next, batch, len, count, max_ts, pos);
 	op->s = s;
+	op->len = len;
 	op->base = e->base;
 	op->end = s->next;
 	op->err = 0;
@@ -527,19 +543,29 @@ int64_t stream_max_time(struct stream *s, int64_t *base)
 	return best;
 }
 
-int stream_set_start(struct stream *s, int64_t start)
+/* Free the batches wholly below offset; returns their bytes. */
+static size_t drop_below(struct stream *s, int64_t offset)
 {
-	if (start < s->start || start > s->hw)
-		return SL_E_INVALID;
-	s->start = start;
-	while (s->first < s->n && s->e[s->first].base + s->e[s->first].count <= start) {
+	size_t freed = 0;
+
+	while (s->first < s->n && s->e[s->first].base + s->e[s->first].count <= offset) {
 		struct entry *e = &s->e[s->first];
 		s->st->bytes -= e->len;
+		freed += e->len;
 		e->seg->live--;
 		e->data = NULL;
 		s->first++;
 	}
 	seg_trim(s);
+	return freed;
+}
+
+int stream_set_start(struct stream *s, int64_t start)
+{
+	if (start < s->start || start > s->hw)
+		return SL_E_INVALID;
+	s->start = start;
+	drop_below(s, start);
 	return 0;
 }
 
@@ -556,7 +582,59 @@ int stream_restore(struct stream *s, int64_t start, int64_t end)
 		return SL_E_INVALID;
 	s->start = start;
 	s->hw = s->next = end;
+	s->cut = s->up = end;
 	return 0;
+}
+
+const struct stream_id *stream_id_of(const struct stream *s) { return &s->id; }
+int64_t stream_cut(const struct stream *s) { return s->cut; }
+int64_t stream_up(const struct stream *s) { return s->up; }
+
+void stream_set_cut(struct stream *s, int64_t cut)
+{
+	SL_ASSERT(cut >= s->cut && cut <= s->hw);
+	s->cut = cut;
+}
+
+void stream_set_up(struct stream *s, int64_t up)
+{
+	SL_ASSERT(up >= s->up && up <= s->cut);
+	s->up = up;
+}
+
+uint64_t stream_wal_pos(const struct stream *s, int64_t offset)
+{
+	if (s->first == s->n || offset >= s->next)
+		return NO_POS;
+	size_t i = offset > s->e[s->first].base ? find_entry(s, offset) : s->first;
+	if (s->e[i].base < offset)
+		i++;
+	return i < s->n ? s->e[i].wal_pos : NO_POS;
+}
+
+size_t stream_evict(struct stream *s, int64_t upto)
+{
+	return drop_below(s, upto < s->up ? upto : s->up);
+}
+
+void store_foreach_stream(struct store *st, int (*fn)(void *arg, struct stream *s), void *arg)
+{
+	for (size_t b = 0; b < st->nbuckets; b++)
+		for (struct stream *s = st->buckets[b], *nx; s; s = nx) {
+			nx = s->hnext;
+			if (fn(arg, s))
+				return;
+		}
+}
+
+uint64_t store_uncut(const struct store *st) { return st->uncut; }
+void store_set_uncut(struct store *st, uint64_t bytes) { st->uncut = bytes; }
+uint64_t store_done_pos(const struct store *st) { return st->done_pos; }
+
+void store_set_upload_hook(struct store *st, uint64_t threshold, struct loop_task *t)
+{
+	st->upload_threshold = threshold;
+	st->upload_hook = t;
 }
 
 void stream_foreach(struct stream *s, int64_t from, stream_batch_fn fn, void *arg)
@@ -616,6 +694,7 @@ int store_append_meta(struct store *st, const uint8_t *p, size_t n, struct strea
 	op->s = NULL;
 	op->base = 0;
 	op->end = 0;
+	op->len = 0;
 	op->err = 0;
 	op->meta = 1;
 	if (st->wal) {
@@ -648,6 +727,11 @@ static void replay_data(struct store *st, uint64_t pos, const uint8_t *p, size_t
 	uint32_t count = sl_load_be32(p + 28);
 	int64_t max_ts = (int64_t)sl_load_be64(p + 32);
 	s = store_stream(st, &id, 0);
+	if (s && count > 0 && base + (int64_t)count <= s->up) {
+		/* Already in a committed manifest version: the WAL was not trimmed yet. */
+		st->replay_uploaded++;
+		return;
+	}
 	if (!s || count == 0 || base != s->next) {
 		/*
 		 * No stream: its topic's creation was never journaled, which
@@ -666,8 +750,9 @@ static void replay_data(struct store *st, uint64_t pos, const uint8_t *p, size_t
 		st->replay_skipped++;
 		return;
 	}
-	keep_in_memory(s, base, p + DATA_HDR, n - DATA_HDR, count, max_ts);
+	keep_in_memory(s, base, p + DATA_HDR, n - DATA_HDR, count, max_ts, pos);
 	s->hw = s->next;
+	st->uncut += n - DATA_HDR;
 }
 
 static void replay(void *arg, uint8_t type, uint64_t pos, const uint8_t *p, size_t n)
@@ -691,6 +776,11 @@ int store_recover(struct store *st, struct wal_recovery *rec)
 	if (!st->wal)
 		return 0;
 	int rc = wal_recover(st->wal, replay, st, rec);
+	if (rc == 0)
+		st->done_pos = rec->to;
+	if (rc == 0 && st->replay_uploaded)
+		log_info("store", "%llu WAL records were already in objects; not replayed",
+			 (unsigned long long)st->replay_uploaded);
 	if (rc == 0 && st->replay_skipped)
 		log_warn("store", "%llu WAL records could not be replayed (see above)",
 			 (unsigned long long)st->replay_skipped);

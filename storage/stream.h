@@ -62,6 +62,7 @@ struct stream_op {
 	struct store *st;
 	int64_t base;
 	int64_t end;			/* base + count */
+	size_t len;			/* the batch's bytes (0 for metadata) */
 	int err;
 	int meta;			/* a metadata record, not a batch */
 	struct wal_op wop;		/* the record's durability, with a WAL */
@@ -187,5 +188,37 @@ void stream_unwait(struct stream_waiter *w);
 
 /* Totals for metrics and tests. */
 size_t store_bytes(const struct store *st);
+
+/*
+ * ---- for the upload pipeline (storage/tier.c) ----
+ *
+ * Two more marks per stream, start <= up <= cut <= hw:
+ *   cut  offsets below were taken into a data object (uploaded or on the way);
+ *   up   offsets below are in a committed manifest version, so their
+ *        batches may leave memory (stream_evict) and their WAL records
+ *        may be trimmed.
+ * stream_restore() sets both to the restored end.
+ */
+const struct stream_id *stream_id_of(const struct stream *s);
+int64_t stream_cut(const struct stream *s);
+int64_t stream_up(const struct stream *s);
+void stream_set_cut(struct stream *s, int64_t cut);
+void stream_set_up(struct stream *s, int64_t up);
+/* Where the WAL record of the first batch at or above offset starts; UINT64_MAX if none in memory. */
+uint64_t stream_wal_pos(const struct stream *s, int64_t offset);
+/* Free the batches wholly below upto (at most up); returns the bytes freed. */
+size_t stream_evict(struct stream *s, int64_t upto);
+/* Call fn for every stream, until it returns nonzero. */
+void store_foreach_stream(struct store *st, int (*fn)(void *arg, struct stream *s), void *arg);
+/*
+ * Durable batch bytes not yet taken by an upload (an estimate: deleted data
+ * is counted until the next full cut sets it with store_set_uncut).  The
+ * hook task is deferred whenever it reaches threshold.
+ */
+uint64_t store_uncut(const struct store *st);
+void store_set_uncut(struct store *st, uint64_t bytes);
+void store_set_upload_hook(struct store *st, uint64_t threshold, struct loop_task *t);
+/* The end of the last WAL record whose append completed (after recovery: the head). */
+uint64_t store_done_pos(const struct store *st);
 
 #endif

@@ -1,58 +1,978 @@
 /*
  * tier.c - shared storage: the upload pipeline, the manifest's writer, WAL
- * trimming and cold reads (contract in tier.h).
+ * trimming, the collector and cold reads (contract in tier.h).
+ *
+ * One upload at a time, as a cycle:
+ *
+ *   IDLE --tick or kick, data waiting--> cut --> PUT --ok--> edits --> COMMIT --ok--> trim, IDLE
+ *     |                                          |fail: retry same object    |fail: retry same version
+ *     \--tick, only edits waiting-----------------------------------------> COMMIT
+ *
+ * A tick comes every sluice.upload.interval.ms; a kick when the durable
+ * bytes not yet taken reach sluice.upload.bytes (the store's upload hook),
+ * and again right after a commit while that much is still waiting, so a
+ * backlog (after an outage) drains object after object.
+ *
+ * Cut: every stream with durable batches at or above its cut mark, in id
+ * order (the object format wants it), adding batches until the object
+ * reaches sluice.upload.bytes.  A stream's range starts at its cut mark,
+ * which is the manifest partition's end (ranges stay contiguous even when
+ * DeleteRecords freed batches that were never uploaded).  A stream whose
+ * partition is not in the manifest is left for a later cut: data is never
+ * taken unless the manifest can name it.
+ *
+ * Trim position after a commit: the smallest of
+ *   - the WAL position the store had completed when the version's first
+ *     attempt began (every metadata record below it had told us its edit,
+ *     so the version holds them all), and
+ *   - for every stream, where the record of its first batch not yet in a
+ *     committed version starts.
+ * An edit that failed (out of memory, an inconsistency) stops trimming for
+ * good: the WAL then keeps everything and a restart replays it.
+ *
+ * The tail: after a commit the uploaded batches may leave memory.  Objects
+ * are remembered in commit order with their bytes; while more than
+ * sluice.tail.bytes are remembered, the oldest object's batches are
+ * evicted from their streams.  Reads below a stream's memory go to the
+ * block cache (rcache.h) through the manifest's ranges.
  */
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include "tier.h"
+#include "rcache.h"
 #include "../kernel/log.h"
 
-struct tier {
-	struct manifest *m;
+#define TAG "tier"
+#define BACKOFF_MIN_MS 200
+#define BACKOFF_MAX_MS 30000
+
+struct up_range {
+	struct stream_id id;
+	int64_t first, last, max_ts;
 };
+
+struct tail_obj {
+	struct tail_obj *next;
+	struct up_range *r;
+	size_t nr;
+	uint64_t bytes;
+};
+
+enum phase { P_IDLE, P_PUT, P_COMMIT };
+
+struct tier_fetch {
+	struct tier *t;
+	struct rcache_pin *pin;
+	tier_fetch_fn fn;
+	void *arg;
+};
+
+struct tier {
+	struct loop *l;
+	struct store *st;
+	struct wal *w;
+	struct objstore *os;
+	struct tier_options o;
+	char cluster[MF_CLUSTER_MAX + 1];
+	struct manifest *m;
+	struct rcache *rc;
+
+	/* loading */
+	struct manifest_load *lh;
+	tier_ready_fn ready_fn;
+	void *ready_arg;
+	struct loop_timer load_timer;
+	uint32_t load_failures;
+
+	/* writing */
+	int started, edit_failed;
+	uint64_t epoch, seq;
+	enum phase phase;
+	struct loop_timer tick;
+	struct loop_task kick;
+	struct loop_timer retry;
+	uint32_t failures;
+	uint64_t commit_pos;		/* store position when this version's first attempt began */
+	int commit_pos_set;
+
+	/* the upload under way */
+	uint8_t *obj;
+	size_t objlen;
+	char key[OBJ_KEY_LEN + 1];
+	struct obj_meta meta;
+	struct up_range *r;
+	size_t nr, capr;
+	uint64_t raw;
+	struct objstore_op *op;
+
+	/* the memory tail */
+	struct tail_obj *tail_head, *tail_last;
+	uint64_t tail_used;
+
+	/* the collector */
+	struct loop_timer gc_timer;
+	struct objstore_op *gc_op;
+	struct manifest_gc gc;
+	int gc_have_plan;
+
+	struct tier_stats stats;
+};
+
+static void cycle(struct tier *t);
+
+static uint64_t backoff(uint32_t failures)
+{
+	uint64_t ms = BACKOFF_MIN_MS;
+
+	for (uint32_t i = 1; i < failures && ms < BACKOFF_MAX_MS; i++)
+		ms *= 2;
+	return ms < BACKOFF_MAX_MS ? ms : BACKOFF_MAX_MS;
+}
+
+static const char *result_text(const struct objstore_result *r, char *buf, size_t len)
+{
+	if (r->err == SL_E_REMOTE)
+		snprintf(buf, len, "HTTP %d %s: %s", r->status, r->code, r->message);
+	else
+		snprintf(buf, len, "%s", sl_strerror(r->err));
+	return buf;
+}
+
+/* ---- edits from the layer above ---- */
+
+static void edit_failed(struct tier *t, const char *what, int err)
+{
+	log_error(TAG, "manifest edit failed (%s): %s; the WAL is no longer trimmed, so nothing is lost, "
+		  "but it will fill", what, sl_strerror(err));
+	t->edit_failed = 1;
+}
 
 void tier_topic_put(struct tier *t, const uint8_t id[16], const char *name, int32_t npartitions,
 		    const struct mf_config *configs, uint32_t nconfigs)
 {
-	(void)id; (void)name; (void)npartitions; (void)configs; (void)nconfigs;
-	if (!t)
+	if (!t || !t->m)
 		return;
+	int rc = manifest_topic_put(t->m, id, name, npartitions, configs, nconfigs);
+	if (rc != 0)
+		edit_failed(t, "topic", rc);
 }
 
 void tier_topic_delete(struct tier *t, const uint8_t id[16])
 {
-	(void)id;
-	if (!t)
+	if (!t || !t->m)
 		return;
+	const struct mf_topic *mt = manifest_topic(t->m, id);
+	if (!mt)
+		return;
+	/* Its committed offsets go with it, as the group coordinator forgets them. */
+	char *name = strdup(mt->name);
+	if (!name) {
+		edit_failed(t, "topic delete", SL_E_NOMEM);
+		return;
+	}
+	for (size_t i = 0; i < t->m->noffsets;) {
+		const struct mf_offset *o = &t->m->offsets[i];
+		if (strcmp(o->topic, name) != 0) {
+			i++;
+			continue;
+		}
+		char *group = strdup(o->group);
+		int rc = group ? manifest_offset_delete(t->m, group, name, -1) : SL_E_NOMEM;
+		free(group);
+		if (rc != 0) {
+			edit_failed(t, "offsets of a deleted topic", rc);
+			break;
+		}
+		/* The deletion removed entries at i: look at i again. */
+	}
+	free(name);
+	int rc = manifest_topic_delete(t->m, id, loop_wall_ms());
+	if (rc != 0 && rc != SL_E_NOTFOUND)
+		edit_failed(t, "topic delete", rc);
 }
 
 void tier_log_start(struct tier *t, const uint8_t id[16], int32_t partition, int64_t offset)
 {
-	(void)id; (void)partition; (void)offset;
-	if (!t)
+	if (!t || !t->m)
 		return;
+	const struct mf_partition *p = manifest_partition(t->m, id, partition);
+	if (!p || offset <= p->log_start)
+		return;
+	int rc = manifest_log_start(t->m, id, partition, offset, loop_wall_ms());
+	if (rc != 0)
+		edit_failed(t, "log start", rc);
 }
 
 void tier_offset_commit(struct tier *t, const struct mf_offset *o)
 {
-	(void)o;
-	if (!t)
+	if (!t || !t->m)
 		return;
+	int rc = manifest_offset_commit(t->m, o);
+	if (rc != 0)
+		edit_failed(t, "committed offset", rc);
 }
 
 void tier_offset_delete(struct tier *t, const char *group, const char *topic, int32_t partition)
 {
-	(void)group; (void)topic; (void)partition;
-	if (!t)
+	if (!t || !t->m)
 		return;
+	int rc = manifest_offset_delete(t->m, group, topic, partition);
+	if (rc != 0)
+		edit_failed(t, "offset delete", rc);
 }
 
 void tier_group_delete(struct tier *t, const char *group)
 {
-	(void)group;
+	if (!t || !t->m)
+		return;
+	int rc = manifest_group_delete(t->m, group);
+	if (rc != 0)
+		edit_failed(t, "group delete", rc);
+}
+
+/* ---- life ---- */
+
+static void on_tick(struct loop *l, void *arg);
+static void on_kick(struct loop *l, void *arg);
+static void on_retry(struct loop *l, void *arg);
+static void on_gc_timer(struct loop *l, void *arg);
+static void on_load_timer(struct loop *l, void *arg);
+
+struct tier *tier_new(struct loop *l, struct store *st, struct wal *w, struct objstore *os,
+		      const struct tier_options *o)
+{
+	struct tier *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return NULL;
+	t->l = l;
+	t->st = st;
+	t->w = w;
+	t->os = os;
+	t->o = *o;
+	if (!t->o.upload_bytes)
+		t->o.upload_bytes = 16u << 20;
+	if (!t->o.upload_interval_ms)
+		t->o.upload_interval_ms = 1000;
+	if (t->o.gc_grace_ms <= 0)
+		t->o.gc_grace_ms = 600000;
+	if (t->o.gc_interval_ms <= 0)
+		t->o.gc_interval_ms = 60000;
+	snprintf(t->cluster, sizeof(t->cluster), "%s", o->cluster ? o->cluster : "");
+	t->o.cluster = t->cluster;
+	struct rcache_options ro = { .cap = o->cache_bytes };
+	t->rc = rcache_new(l, os, &ro);
+	if (!t->rc) {
+		free(t);
+		return NULL;
+	}
+	loop_timer_init(&t->tick, on_tick, t);
+	loop_task_init(&t->kick, on_kick, t);
+	loop_timer_init(&t->retry, on_retry, t);
+	loop_timer_init(&t->gc_timer, on_gc_timer, t);
+	loop_timer_init(&t->load_timer, on_load_timer, t);
+	return t;
+}
+
+static void tail_free(struct tail_obj *o)
+{
+	free(o->r);
+	free(o);
+}
+
+void tier_free(struct tier *t)
+{
 	if (!t)
 		return;
+	store_set_upload_hook(t->st, 0, NULL);
+	loop_timer_cancel(t->l, &t->tick);
+	loop_task_cancel(t->l, &t->kick);
+	loop_timer_cancel(t->l, &t->retry);
+	loop_timer_cancel(t->l, &t->gc_timer);
+	loop_timer_cancel(t->l, &t->load_timer);
+	if (t->lh)
+		manifest_load_cancel(t->lh);
+	if (t->op)
+		objstore_cancel(t->os, t->op);
+	if (t->gc_op)
+		objstore_cancel(t->os, t->gc_op);
+	if (t->gc_have_plan)
+		manifest_gc_free(&t->gc);
+	manifest_free(t->m);
+	rcache_free(t->rc);
+	while (t->tail_head) {
+		struct tail_obj *o = t->tail_head;
+		t->tail_head = o->next;
+		tail_free(o);
+	}
+	free(t->obj);
+	free(t->r);
+	free(t);
 }
+
+const struct manifest *tier_manifest(const struct tier *t)
+{
+	return t ? t->m : NULL;
+}
+
+static int start_load(struct tier *t);
+
+static void on_loaded(void *arg, int err, struct manifest *m)
+{
+	struct tier *t = arg;
+
+	t->lh = NULL;
+	if (err) {
+		uint64_t ms = backoff(++t->load_failures);
+		log_warn(TAG, "cannot read the manifest from %s: %s; trying again in %" PRIu64 " ms "
+			 "(attempt %u)", objstore_name(t->os), sl_strerror(err), ms, t->load_failures);
+		loop_timer_set(t->l, &t->load_timer, ms);
+		return;
+	}
+	if (!m->cluster[0]) {
+		int rc = manifest_set_cluster(m, t->cluster);
+		if (rc != 0) {
+			log_error(TAG, "cannot set cluster id '%s' in a new manifest: %s", t->cluster,
+				  sl_strerror(rc));
+			manifest_free(m);
+			t->ready_fn(t->ready_arg, rc);
+			return;
+		}
+		log_info(TAG, "%s holds no manifest: starting a new one for cluster %s",
+			 objstore_name(t->os), t->cluster);
+	} else if (strcmp(m->cluster, t->cluster) != 0) {
+		log_error(TAG, "%s belongs to cluster '%s', but this broker's WAL is for cluster '%s'; "
+			  "refusing to use it", objstore_name(t->os), m->cluster, t->cluster);
+		manifest_free(m);
+		t->ready_fn(t->ready_arg, SL_E_INVALID);
+		return;
+	} else {
+		log_info(TAG, "loaded manifest version %" PRIu64 " from %s: %zu topics, %zu objects, "
+			 "%zu committed offsets", m->version, objstore_name(t->os), m->ntopics,
+			 m->nobjects, m->noffsets);
+	}
+	t->m = m;
+	t->ready_fn(t->ready_arg, 0);
+}
+
+static int start_load(struct tier *t)
+{
+	return manifest_load(t->os, on_loaded, t, &t->lh);
+}
+
+static void on_load_timer(struct loop *l, void *arg)
+{
+	struct tier *t = arg;
+	int rc = start_load(t);
+
+	if (rc != 0) {
+		log_warn(TAG, "cannot start reading the manifest: %s", sl_strerror(rc));
+		loop_timer_set(l, &t->load_timer, backoff(++t->load_failures));
+	}
+}
+
+int tier_load(struct tier *t, tier_ready_fn fn, void *arg)
+{
+	t->ready_fn = fn;
+	t->ready_arg = arg;
+	return start_load(t);
+}
+
+void tier_start(struct tier *t)
+{
+	int rc = manifest_writer_start(t->m, t->o.node, NULL);
+
+	if (rc != 0) {
+		log_error(TAG, "cannot become the manifest's writer: %s; nothing will be uploaded",
+			  sl_strerror(rc));
+		return;
+	}
+	t->epoch = t->m->w.epoch;
+	t->started = 1;
+	store_set_upload_hook(t->st, t->o.upload_bytes, &t->kick);
+	loop_timer_set(t->l, &t->tick, t->o.upload_interval_ms);
+	loop_timer_set(t->l, &t->gc_timer, (uint64_t)t->o.gc_interval_ms);
+	cycle(t);
+}
+
+/* ---- the upload cycle ---- */
+
+struct gather {
+	struct tier *t;
+	struct stream **s;
+	size_t n, cap;
+	int missing;		/* streams with data but no manifest partition */
+};
+
+static int has_uncut(void *arg, const struct stream_batch *b)
+{
+	*(int *)arg = 1;
+	return 1;
+}
+
+static int gather_one(void *arg, struct stream *s)
+{
+	struct gather *g = arg;
+	int any = 0;
+
+	if (stream_hw(s) <= stream_cut(s))
+		return 0;
+	stream_foreach(s, stream_cut(s), has_uncut, &any);
+	if (!any)
+		return 0;
+	const struct stream_id *id = stream_id_of(s);
+	if (!manifest_partition(g->t->m, id->ns, id->index)) {
+		g->missing++;
+		return 0;
+	}
+	if (g->n == g->cap) {
+		size_t nc = g->cap ? g->cap * 2 : 64;
+		struct stream **ns = realloc(g->s, nc * sizeof(*ns));
+		if (!ns)
+			return 1;
+		g->s = ns;
+		g->cap = nc;
+	}
+	g->s[g->n++] = s;
+	return 0;
+}
+
+static int cmp_stream(const void *a, const void *b)
+{
+	const struct stream_id *x = stream_id_of(*(struct stream *const *)a);
+	const struct stream_id *y = stream_id_of(*(struct stream *const *)b);
+	int c = memcmp(x->ns, y->ns, 16);
+
+	if (c)
+		return c;
+	return x->index < y->index ? -1 : x->index > y->index;
+}
+
+struct adder {
+	struct tier *t;
+	struct obj_writer *w;
+	const struct stream_id *id;
+	struct up_range *r;
+	int full;
+	int err;
+};
+
+static int add_batch(void *arg, const struct stream_batch *b)
+{
+	struct adder *a = arg;
+	struct tier *t = a->t;
+
+	if (obj_writer_batches(a->w) > 0 && obj_writer_bytes(a->w) >= t->o.upload_bytes) {
+		a->full = 1;
+		return 1;
+	}
+	int rc = obj_writer_add(a->w, a->id, b->base, b->count, b->max_ts, b->bytes.p, b->bytes.len);
+	if (rc != 0) {
+		a->err = rc;
+		return 1;
+	}
+	a->r->last = b->base + b->count - 1;
+	if (b->max_ts > a->r->max_ts)
+		a->r->max_ts = b->max_ts;
+	t->raw += b->bytes.len;
+	return 0;
+}
+
+/* Pack what is waiting into t->obj; 1 if there is an object to put, 0 if none, <0 on error. */
+static int cut(struct tier *t)
+{
+	struct gather g = { .t = t };
+	struct obj_writer w;
+	struct obj_writer_opts wo = { .comp = t->o.comp };
+	int rc, full = 0;
+
+	t->nr = 0;
+	t->raw = 0;
+	store_foreach_stream(t->st, gather_one, &g);
+	if (g.missing)
+		log_warn(TAG, "%d streams have data but no partition in the manifest; left in the WAL",
+			 g.missing);
+	if (g.n == 0) {
+		free(g.s);
+		if (!g.missing)
+			store_set_uncut(t->st, 0);
+		return 0;
+	}
+	qsort(g.s, g.n, sizeof(*g.s), cmp_stream);
+	if (g.n > t->capr) {
+		struct up_range *nr = realloc(t->r, g.n * sizeof(*nr));
+		if (!nr) {
+			free(g.s);
+			return SL_E_NOMEM;
+		}
+		t->r = nr;
+		t->capr = g.n;
+	}
+	rc = obj_writer_init(&w, &wo);
+	if (rc != 0) {
+		free(g.s);
+		return rc;
+	}
+	for (size_t i = 0; i < g.n && !full; i++) {
+		struct stream *s = g.s[i];
+		struct up_range *r = &t->r[t->nr];
+		struct adder a = { t, &w, stream_id_of(s), r, 0, 0 };
+
+		r->id = *a.id;
+		r->first = stream_cut(s);
+		r->last = r->first - 1;
+		r->max_ts = -1;
+		stream_foreach(s, stream_cut(s), add_batch, &a);
+		if (a.err) {
+			rc = a.err;
+			break;
+		}
+		full = a.full;
+		if (r->last >= r->first)
+			t->nr++;
+	}
+	free(g.s);
+	if (rc == 0 && t->nr == 0)
+		rc = SL_E_INVALID;
+	if (rc == 0) {
+		t->meta.node = t->o.node;
+		t->meta.epoch = t->epoch;
+		t->meta.seq = t->seq++;
+		if (getrandom(&t->meta.nonce, sizeof(t->meta.nonce), GRND_NONBLOCK) !=
+		    (ssize_t)sizeof(t->meta.nonce))
+			t->meta.nonce ^= (uint64_t)loop_now_ms(t->l) * 0x9e3779b97f4a7c15ULL + t->meta.seq;
+		t->meta.created_ms = loop_wall_ms();
+		rc = obj_writer_finish(&w, &t->meta, &t->obj, &t->objlen);
+	}
+	obj_writer_free(&w);
+	if (rc != 0) {
+		log_error(TAG, "cannot build a data object: %s", sl_strerror(rc));
+		return rc;
+	}
+	if (obj_key(t->key, sizeof(t->key), &t->meta) < 0)
+		return SL_E_INVALID;
+	/* The batches are taken: later cuts start after them. */
+	for (size_t i = 0; i < t->nr; i++) {
+		struct stream *s = store_stream(t->st, &t->r[i].id, 0);
+		if (s)
+			stream_set_cut(s, t->r[i].last + 1);
+	}
+	uint64_t uncut = store_uncut(t->st);
+	store_set_uncut(t->st, full && uncut > t->raw ? uncut - t->raw : 0);
+	return 1;
+}
+
+static void on_put(void *arg, struct objstore_result *res);
+static void commit(struct tier *t);
+
+static void put(struct tier *t)
+{
+	t->phase = P_PUT;
+	int rc = objstore_put(t->os, t->key, t->obj, t->objlen, on_put, t, &t->op);
+	if (rc != 0) {
+		log_warn(TAG, "cannot start uploading %s: %s", t->key, sl_strerror(rc));
+		t->op = NULL;
+		t->failures++;
+		loop_timer_set(t->l, &t->retry, backoff(t->failures));
+	}
+}
+
+/* Name the uploaded object and its ranges in the manifest. */
+static void record_object(struct tier *t)
+{
+	uint64_t oid;
+	int64_t now = loop_wall_ms();
+	int rc = manifest_object_add(t->m, t->key, t->objlen, t->meta.created_ms, &oid);
+
+	if (rc != 0) {
+		edit_failed(t, "object", rc);
+		return;
+	}
+	struct obj_footer f;
+	struct obj_index ix = { 0 };
+	int have_ix = obj_parse(t->obj, t->objlen, &f, &ix) == 0;
+	for (size_t i = 0; i < t->nr; i++) {
+		const struct up_range *u = &t->r[i];
+		struct mf_range mr = { oid, u->first, u->last, u->max_ts, 0, 0 };
+		if (!manifest_partition(t->m, u->id.ns, u->id.index))
+			continue;	/* its topic was deleted meanwhile */
+		if (have_ix) {
+			int si = obj_find_stream(&ix, &u->id);
+			if (si >= 0) {
+				const struct obj_stream *os = &ix.streams[si];
+				const struct obj_block *b0 = &ix.blocks[os->block0];
+				const struct obj_block *bn = &ix.blocks[os->block0 + os->nblocks - 1];
+				mr.pos = b0->pos;
+				mr.len = bn->pos + bn->stored - b0->pos;
+			}
+		}
+		rc = manifest_range_append(t->m, u->id.ns, u->id.index, &mr, now);
+		if (rc != 0) {
+			edit_failed(t, "range", rc);
+			break;
+		}
+	}
+	if (have_ix)
+		obj_index_free(&ix);
+}
+
+static void on_put(void *arg, struct objstore_result *res)
+{
+	struct tier *t = arg;
+	char why[256];
+
+	t->op = NULL;
+	if (res->err) {
+		t->stats.put_failures++;
+		t->failures++;
+		uint64_t ms = backoff(t->failures);
+		if (t->failures == 1 || t->failures % 10 == 0)
+			log_warn(TAG, "uploading %s (%zu bytes) failed: %s; retrying in %" PRIu64 " ms "
+				 "(failure %u; produce continues into the WAL)", t->key, t->objlen,
+				 result_text(res, why, sizeof(why)), ms, t->failures);
+		loop_timer_set(t->l, &t->retry, ms);
+		return;
+	}
+	if (t->failures)
+		log_info(TAG, "uploaded %s after %u failures", t->key, t->failures);
+	t->failures = 0;
+	t->stats.puts++;
+	t->stats.objects++;
+	t->stats.object_bytes += t->objlen;
+	record_object(t);
+	free(t->obj);
+	t->obj = NULL;
+	commit(t);
+}
+
+static void on_commit(void *arg, int err, uint64_t version);
+
+static void commit(struct tier *t)
+{
+	t->phase = P_COMMIT;
+	if (!t->commit_pos_set) {
+		t->commit_pos = store_done_pos(t->st);
+		t->commit_pos_set = 1;
+	}
+	int rc = manifest_commit(t->m, t->os, loop_wall_ms(), on_commit, t);
+	if (rc == SL_E_EXISTS) {
+		on_commit(t, rc, 0);
+	} else if (rc != 0) {
+		log_warn(TAG, "cannot commit the manifest: %s", sl_strerror(rc));
+		t->failures++;
+		loop_timer_set(t->l, &t->retry, backoff(t->failures));
+	}
+}
+
+struct low {
+	uint64_t pos;
+};
+
+static int lowest_pos(void *arg, struct stream *s)
+{
+	struct low *lw = arg;
+	uint64_t p = stream_wal_pos(s, stream_up(s));
+
+	if (p < lw->pos)
+		lw->pos = p;
+	return 0;
+}
+
+static void trim(struct tier *t)
+{
+	struct low lw = { t->commit_pos };
+
+	if (t->edit_failed)
+		return;
+	store_foreach_stream(t->st, lowest_pos, &lw);
+	int rc = wal_trim(t->w, lw.pos);
+	if (rc != 0) {
+		log_error(TAG, "cannot trim the WAL to %" PRIu64 ": %s", lw.pos, sl_strerror(rc));
+		return;
+	}
+	if (lw.pos > t->stats.trimmed)
+		t->stats.trimmed = lw.pos;
+}
+
+/* Remember the committed object's batches; evict the oldest beyond the tail budget. */
+static void tail_push(struct tier *t)
+{
+	struct tail_obj *o = calloc(1, sizeof(*o));
+
+	if (o && t->nr && !(o->r = malloc(t->nr * sizeof(*o->r)))) {
+		free(o);
+		o = NULL;
+	}
+	if (o) {
+		memcpy(o->r, t->r, t->nr * sizeof(*o->r));
+		o->nr = t->nr;
+		o->bytes = t->raw;
+		if (t->tail_last)
+			t->tail_last->next = o;
+		else
+			t->tail_head = o;
+		t->tail_last = o;
+		t->tail_used += o->bytes;
+	}
+	while (t->tail_head && (t->tail_used > t->o.tail_bytes || !o)) {
+		struct tail_obj *h = t->tail_head;
+		for (size_t i = 0; i < h->nr; i++) {
+			struct stream *s = store_stream(t->st, &h->r[i].id, 0);
+			if (s)
+				stream_evict(s, h->r[i].last + 1);
+		}
+		t->tail_used -= h->bytes;
+		t->tail_head = h->next;
+		if (!t->tail_head)
+			t->tail_last = NULL;
+		tail_free(h);
+		if (!o)
+			break;
+	}
+}
+
+static void on_commit(void *arg, int err, uint64_t version)
+{
+	struct tier *t = arg;
+
+	if (err == SL_E_EXISTS) {
+		t->stats.fenced = 1;
+		t->phase = P_IDLE;
+		log_error(TAG, "another writer committed manifest version %" PRIu64 " first: this broker "
+			  "is fenced and uploads nothing more; its WAL keeps what it holds and produce "
+			  "fails once it is full", t->m->version + 1);
+		return;
+	}
+	if (err) {
+		t->stats.commit_failures++;
+		t->failures++;
+		uint64_t ms = backoff(t->failures);
+		if (t->failures == 1 || t->failures % 10 == 0)
+			log_warn(TAG, "committing manifest version %" PRIu64 " failed: %s; retrying in "
+				 "%" PRIu64 " ms", t->m->version + 1, sl_strerror(err), ms);
+		loop_timer_set(t->l, &t->retry, ms);
+		return;
+	}
+	t->failures = 0;
+	t->stats.commits++;
+	t->commit_pos_set = 0;
+	for (size_t i = 0; i < t->nr; i++) {
+		struct stream *s = store_stream(t->st, &t->r[i].id, 0);
+		if (s && t->r[i].last + 1 > stream_up(s))
+			stream_set_up(s, t->r[i].last + 1);
+	}
+	trim(t);
+	if (t->nr)
+		tail_push(t);
+	t->nr = 0;
+	t->raw = 0;
+	t->phase = P_IDLE;
+	if (store_uncut(t->st) >= t->o.upload_bytes)
+		loop_defer(t->l, &t->kick);
+}
+
+static void cycle(struct tier *t)
+{
+	if (!t->started || t->stats.fenced || t->phase != P_IDLE || loop_timer_armed(&t->retry))
+		return;
+	int rc = cut(t);
+	if (rc > 0) {
+		put(t);
+		return;
+	}
+	if (rc < 0) {
+		t->failures++;
+		loop_timer_set(t->l, &t->retry, backoff(t->failures));
+		return;
+	}
+	if (manifest_pending(t->m) > 0 || t->m->w.obj || t->m->version == 0 ||
+	    t->m->epoch < t->epoch)
+		commit(t);
+}
+
+static void on_retry(struct loop *l, void *arg)
+{
+	struct tier *t = arg;
+
+	switch (t->phase) {
+	case P_PUT:
+		put(t);
+		break;
+	case P_COMMIT:
+		commit(t);
+		break;
+	case P_IDLE:
+		cycle(t);
+		break;
+	}
+}
+
+static void on_tick(struct loop *l, void *arg)
+{
+	struct tier *t = arg;
+
+	loop_timer_set(l, &t->tick, t->o.upload_interval_ms);
+	cycle(t);
+}
+
+static void on_kick(struct loop *l, void *arg)
+{
+	cycle(arg);
+}
+
+/* ---- the collector ---- */
+
+static void on_gc_deleted(void *arg, struct objstore_result *res)
+{
+	struct tier *t = arg;
+
+	t->gc_op = NULL;
+	if (res->err)
+		log_warn(TAG, "collector: deleting %zu keys failed: %s", t->gc.ndelete, sl_strerror(res->err));
+	else
+		t->stats.gc_deleted += res->ndeleted;
+	for (size_t i = 0; i < res->nkey_errors; i++)
+		log_warn(TAG, "collector: cannot delete %s: %s %s", res->key_errors[i].key,
+			 res->key_errors[i].code, res->key_errors[i].message);
+	manifest_gc_free(&t->gc);
+	t->gc_have_plan = 0;
+	loop_timer_set(t->l, &t->gc_timer, (uint64_t)t->o.gc_interval_ms);
+}
+
+static void on_gc_list(void *arg, struct objstore_result *res)
+{
+	struct tier *t = arg;
+	char why[256];
+
+	t->gc_op = NULL;
+	if (res->err) {
+		log_warn(TAG, "collector: cannot list %s: %s", objstore_name(t->os),
+			 result_text(res, why, sizeof(why)));
+		loop_timer_set(t->l, &t->gc_timer, (uint64_t)t->o.gc_interval_ms);
+		return;
+	}
+	int rc = manifest_gc_plan(t->m, res->entries, res->nentries, "data/", loop_wall_ms(),
+				  t->o.gc_grace_ms, &t->gc);
+	if (rc != 0) {
+		loop_timer_set(t->l, &t->gc_timer, (uint64_t)t->o.gc_interval_ms);
+		return;
+	}
+	t->gc_have_plan = 1;
+	for (size_t i = 0; i < t->gc.nforget; i++) {
+		rc = manifest_forget(t->m, t->gc.forget_keys[i]);
+		if (rc != 0 && rc != SL_E_NOTFOUND)
+			edit_failed(t, "forget", rc);
+	}
+	if (t->gc.ndelete == 0) {
+		manifest_gc_free(&t->gc);
+		t->gc_have_plan = 0;
+		loop_timer_set(t->l, &t->gc_timer, (uint64_t)t->o.gc_interval_ms);
+		return;
+	}
+	log_info(TAG, "collector: deleting %zu keys from %s", t->gc.ndelete, objstore_name(t->os));
+	rc = objstore_delete_many(t->os, (const char *const *)t->gc.delete_keys, t->gc.ndelete,
+				  on_gc_deleted, t, &t->gc_op);
+	if (rc != 0) {
+		t->gc_op = NULL;
+		manifest_gc_free(&t->gc);
+		t->gc_have_plan = 0;
+		loop_timer_set(t->l, &t->gc_timer, (uint64_t)t->o.gc_interval_ms);
+	}
+}
+
+static void on_gc_timer(struct loop *l, void *arg)
+{
+	struct tier *t = arg;
+
+	if (t->stats.fenced)
+		return;
+	if (objstore_list(t->os, NULL, on_gc_list, t, &t->gc_op) != 0) {
+		t->gc_op = NULL;
+		loop_timer_set(l, &t->gc_timer, (uint64_t)t->o.gc_interval_ms);
+	}
+}
+
+/* ---- reads ---- */
+
+/* Where offset of s is: the object and its range, or NULL. */
+static const struct mf_range *locate(struct tier *t, struct stream *s, int64_t offset,
+				     struct rcache_where *w)
+{
+	const struct stream_id *id = stream_id_of(s);
+	const struct mf_partition *p;
+	const struct mf_range *r;
+	const struct mf_object *o;
+
+	if (!t || !t->m || !(p = manifest_partition(t->m, id->ns, id->index)) ||
+	    !(r = manifest_range_find(p, offset)) || !(o = manifest_object(t->m, r->object)))
+		return NULL;
+	w->key = o->key;
+	w->size = o->size;
+	w->id = *id;
+	w->offset = offset;
+	return r;
+}
+
+int tier_read(struct tier *t, struct stream *s, int64_t offset, size_t max_bytes, int min_one,
+	      struct span *spans, int maxspans, size_t *total)
+{
+	struct rcache_where w;
+	const struct mf_range *r = locate(t, s, offset, &w);
+	int64_t next;
+
+	*total = 0;
+	if (!r)
+		return SL_E_NOTFOUND;
+	/* No read-ahead from here: a load could evict what earlier spans point at. */
+	return rcache_read(t->rc, &w, max_bytes, min_one, spans, maxspans, total, &next);
+}
+
+static void on_fetched(void *arg, int err)
+{
+	struct tier_fetch *f = arg;
+
+	f->fn(f->arg, err);
+}
+
+int tier_fetch(struct tier *t, struct stream *s, int64_t offset, size_t want_bytes,
+	       tier_fetch_fn fn, void *arg, struct tier_fetch **h)
+{
+	struct rcache_where w;
+
+	if (!locate(t, s, offset, &w))
+		return SL_E_NOTFOUND;
+	struct tier_fetch *f = calloc(1, sizeof(*f));
+	if (!f)
+		return SL_E_NOMEM;
+	f->t = t;
+	f->fn = fn;
+	f->arg = arg;
+	const struct mf_range *r = locate(t, s, offset, &w);
+	int rc = rcache_load(t->rc, &w, want_bytes, on_fetched, f, &f->pin);
+	if (rc != 0) {
+		free(f);
+		return rc;
+	}
+	*h = f;
+	/* A consumer reading on will want the next object's first blocks. */
+	struct rcache_where nw;
+	if (r && locate(t, s, r->last + 1, &nw))
+		rcache_prefetch(t->rc, &nw, want_bytes);
+	return 0;
+}
+
+void tier_fetch_done(struct tier *t, struct tier_fetch *h)
+{
+	if (!h)
+		return;
+	rcache_unpin(t->rc, h->pin);
+	free(h);
+}
+
+/* ---- what a partition holds ---- */
 
 struct chunk_walk {
 	tier_chunk_fn fn;
@@ -73,7 +993,27 @@ void tier_chunks(struct tier *t, struct stream *s, tier_chunk_fn fn, void *arg)
 {
 	struct chunk_walk cw = { fn, arg, 0 };
 	int64_t from = stream_start(s);
+	const struct stream_id *id = stream_id_of(s);
+	const struct mf_partition *p = t && t->m ? manifest_partition(t->m, id->ns, id->index) : NULL;
 
-	(void)t;
+	if (p) {
+		for (size_t i = 0; i < p->nranges; i++) {
+			const struct mf_range *r = &p->ranges[i];
+			const struct mf_object *o = manifest_object(t->m, r->object);
+			if (r->last < from)
+				continue;
+			struct tier_chunk c = { r->first, r->last, r->max_ts,
+						r->len ? r->len : o ? o->size : 0 };
+			if (fn(arg, &c))
+				return;
+		}
+		if (p->end > from)
+			from = p->end;
+	}
 	stream_foreach(s, from, chunk_of_batch, &cw);
+}
+
+void tier_stats(const struct tier *t, struct tier_stats *st)
+{
+	*st = t->stats;
 }

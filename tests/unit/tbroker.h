@@ -21,7 +21,10 @@
 #include "../../kafka/kafka.h"
 #include "../../kafka/kerr.h"
 #include "../../kafka/msgs.h"
+#include "../../kernel/crc32c.h"
 #include "../../kernel/log.h"
+#include "../../storage/objstore.h"
+#include "../../storage/tier.h"
 #include "../../storage/wal.h"
 
 static struct loop *L;
@@ -32,6 +35,8 @@ struct tbroker {
 	struct store *st;
 	struct kafka *k;
 	struct server *srv;
+	struct objstore *os;	/* with sluice.objects.url set */
+	struct tier *tier;
 	int fd;			/* the client's connection */
 };
 
@@ -133,6 +138,151 @@ static int16_t __attribute__((unused)) create_topic(int fd, const char *t)
 	return err;
 }
 
+struct tb_ready {
+	int done, err;
+};
+
+static void tb_tier_ready(void *arg, int err)
+{
+	struct tb_ready *r = arg;
+
+	r->done = 1;
+	r->err = err;
+}
+
+/* With sluice.objects.url: the object store and the tier, the manifest loaded and restored. */
+static int tb_tier(struct tbroker *b)
+{
+	struct objstore_options oo = { .create_dir = 1 };
+	struct tier_options to = {
+		.node = b->cfg.node_id,
+		.cluster = "sluice-local",
+		.upload_bytes = (uint64_t)b->cfg.upload_bytes,
+		.upload_interval_ms = (uint64_t)b->cfg.upload_interval_ms,
+		.comp = strcmp(b->cfg.objects_compression, "none") ? OBJ_COMP_ZSTD : OBJ_COMP_NONE,
+		.cache_bytes = (size_t)b->cfg.cache_bytes,
+		.tail_bytes = (size_t)b->cfg.tail_bytes,
+		.gc_grace_ms = b->cfg.gc_grace_ms,
+		.gc_interval_ms = b->cfg.gc_interval_ms,
+	};
+	struct tb_ready r = { 0 };
+	char why[256];
+
+	if (objstore_open(L, b->cfg.objects_url, &oo, &b->os, why, sizeof(why)) != 0)
+		return -1;
+	b->tier = tier_new(L, b->st, b->w, b->os, &to);
+	if (!b->tier)
+		return -1;
+	kafka_set_tier(b->k, b->tier);
+	if (tier_load(b->tier, tb_tier_ready, &r) != 0)
+		return -1;
+	for (int i = 0; i < 5000 && !r.done; i++)
+		pump(-1, 1);
+	if (!r.done || r.err)
+		return -1;
+	return kafka_restore_tier(b->k);
+}
+
+/* One uncompressed batch of one record whose value is v. */
+static uint8_t *__attribute__((unused)) batch(const char *v, size_t *len)
+{
+	struct sl_wr w, r;
+	size_t at_len, at_crc;
+	size_t vl = strlen(v);
+
+	wr_init(&r, 0);
+	wr_i8(&r, 0);
+	wr_varlong(&r, 0);
+	wr_varint(&r, 0);
+	wr_varint(&r, -1);		/* null key */
+	wr_varint(&r, (int32_t)vl);
+	wr_bytes(&r, v, vl);
+	wr_varint(&r, 0);		/* no headers */
+	wr_init(&w, 0);
+	wr_i64(&w, 0);
+	(void)wr_reserve(&w, 4, &at_len);
+	wr_i32(&w, -1);
+	wr_i8(&w, 2);
+	(void)wr_reserve(&w, 4, &at_crc);
+	wr_i16(&w, 0);
+	wr_i32(&w, 0);
+	wr_i64(&w, 1700000000000);
+	wr_i64(&w, 1700000000000);
+	wr_i64(&w, -1);
+	wr_i16(&w, -1);
+	wr_i32(&w, -1);
+	wr_i32(&w, 1);
+	wr_varint(&w, (int32_t)r.len);
+	wr_bytes(&w, r.p, r.len);
+	wr_free(&r);
+	wr_patch_i32(&w, at_len, (int32_t)(w.len - 12));
+	wr_patch_u32(&w, at_crc, crc32c(0, w.p + 21, w.len - 21));
+	return wr_take(&w, len);
+}
+
+/* Produce v7 of one batch to topic t partition 0; the partition's error code and base offset. */
+static int16_t __attribute__((unused)) produce(int fd, const char *t, const char *value, int64_t *base)
+{
+	struct arena a;
+	struct produce_req_partition_produce_data pd = { 0 };
+	struct produce_req_topic_produce_data td = { 0 };
+	struct produce_req rq;
+	struct produce_resp rs;
+	size_t len;
+	uint8_t *b = batch(value, &len);
+	int16_t err = -100;
+
+	arena_init(&a, 0);
+	kc_defaults(&kc_produce_req, &rq);
+	rq.transactional_id = KC_NULL_STR;
+	rq.acks = -1;
+	rq.timeout_ms = 5000;
+	pd.index = 0;
+	pd.records.p = b;
+	pd.records.len = (int32_t)len;
+	td.name = kc_str_of(t, (int32_t)strlen(t));
+	td.partition_data = &pd;
+	td.partition_data_n = 1;
+	rq.topic_data = &td;
+	rq.topic_data_n = 1;
+	if (roundtrip(fd, 0, 7, &rq, &rs, &a) == 0 && rs.responses_n == 1 &&
+	    rs.responses[0].partition_responses_n == 1) {
+		err = rs.responses[0].partition_responses[0].error_code;
+		*base = rs.responses[0].partition_responses[0].base_offset;
+	}
+	arena_free(&a);
+	free(b);
+	return err;
+}
+
+/* ListOffsets v1 latest: the high watermark of t-0, or -100 on a protocol failure. */
+static int64_t __attribute__((unused)) high_watermark(int fd, const char *t)
+{
+	struct arena a;
+	struct list_offsets_req_list_offsets_partition qp = { 0 };
+	struct list_offsets_req_list_offsets_topic qt = { 0 };
+	struct list_offsets_req rq;
+	struct list_offsets_resp rs;
+	int64_t hw = -100;
+
+	arena_init(&a, 0);
+	kc_defaults(&kc_list_offsets_req, &rq);
+	kc_defaults(&kc_list_offsets_req_list_offsets_partition, &qp);
+	rq.replica_id = -1;
+	qp.partition_index = 0;
+	qp.timestamp = -1;
+	qt.name = kc_str_of(t, (int32_t)strlen(t));
+	qt.partitions = &qp;
+	qt.partitions_n = 1;
+	rq.topics = &qt;
+	rq.topics_n = 1;
+	if (roundtrip(fd, 2, 1, &rq, &rs, &a) == 0 && rs.topics_n == 1 && rs.topics[0].partitions_n == 1 &&
+	    rs.topics[0].partitions[0].error_code == 0)
+		hw = rs.topics[0].partitions[0].offset;
+	arena_free(&a);
+	return hw;
+}
+
 /*
  * Start a broker on the WAL at path (formatted first when format is set),
  * with the --set style overrides in sets (NULL-terminated), and connect to
@@ -164,9 +314,13 @@ static int __attribute__((unused)) tb_start(struct tbroker *b, const char *path,
 	b->st = store_new(L);
 	store_set_wal(b->st, b->w);
 	b->k = kafka_new(L, &b->cfg, b->st);
-	struct wal_recovery rec;
-	if (!b->k || store_recover(b->st, &rec) != 0)
+	if (!b->k || (b->cfg.objects_url[0] && tb_tier(b) != 0))
 		return -1;
+	struct wal_recovery rec;
+	if (store_recover(b->st, &rec) != 0)
+		return -1;
+	if (b->tier)
+		tier_start(b->tier);
 	struct net_limits lim = { 1 << 20, 10, 100, 1 << 20 };
 	struct net_ops ops = { .on_request = kafka_on_request };
 	b->srv = server_listen(L, "127.0.0.1", 0, &lim, &ops, b->k);
@@ -191,6 +345,9 @@ static void __attribute__((unused)) tb_stop(struct tbroker *b)
 	if (b->w)
 		wal_close(b->w);
 	kafka_destroy(b->k);
+	tier_free(b->tier);
+	if (b->os)
+		objstore_free(b->os);
 	if (b->st)
 		store_destroy(b->st);
 	config_free(&b->cfg);

@@ -57,6 +57,11 @@ static void part_done(struct kls *ls, int err)
 		rp->res->low_watermark = -1;
 	} else {
 		rp->res->low_watermark = ls->after;
+		if (ls->after > ls->before) {
+			struct topic *t = topic_find_id(rp->kr->k->reg, ls->id);
+			log_info("kafka", "DeleteRecords: topic %s partition %d log start %lld -> %lld",
+				 t ? t->name : "?", ls->partition, (long long)ls->before, (long long)ls->after);
+		}
 	}
 	finish(rp->kr);
 }
@@ -100,8 +105,6 @@ static int one(struct kreq *kr, struct topic *t, const struct delete_records_req
 		res->error_code = KERR_KAFKA_STORAGE_ERROR;
 		return 0;
 	}
-	log_info("kafka", "DeleteRecords: topic %s partition %d log start %lld -> %lld", t->name,
-		 p->partition_index, (long long)start, (long long)off);
 	return 1;
 }
 

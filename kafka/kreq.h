@@ -40,6 +40,7 @@ struct kafka {
 	struct tier *tier;		/* shared storage (storage/tier.h); NULL without an object store */
 	struct loop_timer gtimer;	/* the coordinator's next deadline */
 	struct loop_timer etimer;	/* offset expiry */
+	struct kretention *ret;		/* log retention checks (kafka/retention.c) */
 };
 
 struct kreq;
@@ -101,6 +102,7 @@ void h_api_versions(struct kreq *kr);
 void h_metadata(struct kreq *kr);
 void h_create_topics(struct kreq *kr);
 void h_delete_topics(struct kreq *kr);
+void h_delete_records(struct kreq *kr);
 void h_produce(struct kreq *kr);
 void h_fetch(struct kreq *kr);
 void h_list_offsets(struct kreq *kr);

@@ -294,6 +294,24 @@ KC_DESC(delete_topics_resp_deletable_topic_result)
 #define KC_CUR delete_topics_resp
 KC_DESC(delete_topics_resp)
 #undef KC_CUR
+#define KC_CUR delete_records_req_delete_records_partition
+KC_DESC(delete_records_req_delete_records_partition)
+#undef KC_CUR
+#define KC_CUR delete_records_req_delete_records_topic
+KC_DESC(delete_records_req_delete_records_topic)
+#undef KC_CUR
+#define KC_CUR delete_records_req
+KC_DESC(delete_records_req)
+#undef KC_CUR
+#define KC_CUR delete_records_resp_delete_records_partition_result
+KC_DESC(delete_records_resp_delete_records_partition_result)
+#undef KC_CUR
+#define KC_CUR delete_records_resp_delete_records_topic_result
+KC_DESC(delete_records_resp_delete_records_topic_result)
+#undef KC_CUR
+#define KC_CUR delete_records_resp
+KC_DESC(delete_records_resp)
+#undef KC_CUR
 #define KC_CUR delete_groups_req
 KC_DESC(delete_groups_req)
 #undef KC_CUR
@@ -339,6 +357,7 @@ const struct kc_api kc_apis[] = {
 	{ 18, "ApiVersions",  0, 3,  3,  &kc_api_versions_req, &kc_api_versions_resp },
 	{ 19, "CreateTopics", 0, 7,  5,  &kc_create_topics_req, &kc_create_topics_resp },
 	{ 20, "DeleteTopics", 0, 6,  4,  &kc_delete_topics_req, &kc_delete_topics_resp },
+	{ 21, "DeleteRecords", 0, 2, 2,  &kc_delete_records_req, &kc_delete_records_resp },
 	{ 42, "DeleteGroups", 0, 2,  2,  &kc_delete_groups_req, &kc_delete_groups_resp },
 	{ 47, "OffsetDelete", 0, 0,  KV_MAX, &kc_offset_delete_req, &kc_offset_delete_resp },
 };

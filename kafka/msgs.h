@@ -674,6 +674,39 @@ KC_STRUCT(delete_topics_resp_deletable_topic_result)
 	X(ARRAY, responses,        0, KV_MAX, KV_NONULL, KV_NOTAG, 0, delete_topics_resp_deletable_topic_result)
 KC_STRUCT(delete_topics_resp)
 
+/* ---- DeleteRecords (key 21), versions 0-2, flexible from 2 ---- */
+
+#define KC_L_delete_records_req_delete_records_partition(X) \
+	X(INT32, partition_index, 0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(INT64, offset,          0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _)
+KC_STRUCT(delete_records_req_delete_records_partition)
+
+#define KC_L_delete_records_req_delete_records_topic(X) \
+	X(STRING, name,       0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(ARRAY,  partitions, 0, KV_MAX, KV_NONULL, KV_NOTAG, 0, delete_records_req_delete_records_partition)
+KC_STRUCT(delete_records_req_delete_records_topic)
+
+#define KC_L_delete_records_req(X) \
+	X(ARRAY, topics,     0, KV_MAX, KV_NONULL, KV_NOTAG, 0, delete_records_req_delete_records_topic) \
+	X(INT32, timeout_ms, 0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _)
+KC_STRUCT(delete_records_req)
+
+#define KC_L_delete_records_resp_delete_records_partition_result(X) \
+	X(INT32, partition_index, 0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(INT64, low_watermark,   0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(INT16, error_code,      0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _)
+KC_STRUCT(delete_records_resp_delete_records_partition_result)
+
+#define KC_L_delete_records_resp_delete_records_topic_result(X) \
+	X(STRING, name,       0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(ARRAY,  partitions, 0, KV_MAX, KV_NONULL, KV_NOTAG, 0, delete_records_resp_delete_records_partition_result)
+KC_STRUCT(delete_records_resp_delete_records_topic_result)
+
+#define KC_L_delete_records_resp(X) \
+	X(INT32, throttle_time_ms, 0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(ARRAY, topics,           0, KV_MAX, KV_NONULL, KV_NOTAG, 0, delete_records_resp_delete_records_topic_result)
+KC_STRUCT(delete_records_resp)
+
 /* ---- DeleteGroups (key 42), versions 0-2, flexible from 2 ---- */
 
 /* "GroupsNames" is the JSON's own spelling. */

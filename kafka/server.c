@@ -24,6 +24,7 @@
 #include <string.h>
 #include "kafka.h"
 #include "kreq.h"
+#include "retention.h"
 #include "../kernel/log.h"
 
 /*
@@ -50,6 +51,7 @@ const struct kapi kapis[] = {
 	{ 18, 0, 3, 0, 3, h_api_versions },	/* ApiVersions */
 	{ 19, 0, 7, 0, 7, h_create_topics },	/* CreateTopics */
 	{ 20, 0, 6, 0, 6, h_delete_topics },	/* DeleteTopics */
+	{ 21, 0, 2, 0, 2, h_delete_records },	/* DeleteRecords */
 	{ 42, 0, 2, 0, 2, h_delete_groups },	/* DeleteGroups */
 	{ 47, 0, 0, 0, 0, h_offset_delete },	/* OffsetDelete */
 };
@@ -80,7 +82,8 @@ struct kafka *kafka_new(struct loop *l, const struct config *cfg, struct store *
 		free(k);
 		return NULL;
 	}
-	if (kgroups_init(k) != 0) {
+	if (kgroups_init(k) != 0 || kretention_init(k) != 0) {
+		kgroups_destroy(k);
 		registry_destroy(k->reg);
 		free(k);
 		return NULL;
@@ -122,6 +125,7 @@ void kafka_destroy(struct kafka *k)
 {
 	if (!k)
 		return;
+	kretention_destroy(k);
 	kgroups_destroy(k);
 	registry_destroy(k->reg);
 	free(k);
@@ -413,8 +417,9 @@ static void auto_create_journaled(struct kjournal *j, int err)
 
 /*
  * Journal records start with a kind: topic records with their version (1),
- * group records with 2 (kafka/groups.c).  A topic's deletion also forgets
- * the offsets committed for it, as it did when it happened.
+ * group records with 2 (kafka/groups.c), log-start records with 3
+ * (kafka/retention.c).  A topic's deletion also forgets the offsets
+ * committed for it, as it did when it happened.
  */
 static void replay_meta(void *arg, const uint8_t *p, size_t n)
 {
@@ -423,6 +428,10 @@ static void replay_meta(void *arg, const uint8_t *p, size_t n)
 	if (n >= 1 && p[0] == 2) {
 		kgroups_replay(k, p, n);
 		kafka_meta_to_tier(k, p, n);
+		return;
+	}
+	if (n >= 1 && p[0] == KLS_KIND) {
+		kls_replay(k, p, n);
 		return;
 	}
 	if (n >= 18 && p[0] == 1 && p[1] == 2) {

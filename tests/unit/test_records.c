@@ -15,7 +15,7 @@
 #define DAY_MS 86400000LL
 
 /* One uncompressed batch of one record with value v and timestamp ts. */
-static uint8_t *batch(const char *v, int64_t ts, size_t *len)
+static uint8_t *ts_batch(const char *v, int64_t ts, size_t *len)
 {
 	struct sl_wr w, r;
 	size_t at_len, at_crc;
@@ -52,7 +52,7 @@ static uint8_t *batch(const char *v, int64_t ts, size_t *len)
 }
 
 /* Produce v7 of one batch to t-part; the base offset, or -100 - error code. */
-static int64_t produce(int fd, const char *t, int32_t part, const char *value, int64_t ts)
+static int64_t ts_produce(int fd, const char *t, int32_t part, const char *value, int64_t ts)
 {
 	struct arena a;
 	struct produce_req_partition_produce_data pd = { 0 };
@@ -60,7 +60,7 @@ static int64_t produce(int fd, const char *t, int32_t part, const char *value, i
 	struct produce_req rq;
 	struct produce_resp rs;
 	size_t len;
-	uint8_t *b = batch(value, ts, &len);
+	uint8_t *b = ts_batch(value, ts, &len);
 	int64_t base = -100;
 
 	arena_init(&a, 0);
@@ -227,9 +227,9 @@ static void test_delete_records(void)
 	T_EQ(tb_start(&b, WAL, 1, sets), 0);
 	T_EQ(create(b.fd, "t", 2, NULL, NULL), KERR_NONE);
 	for (int i = 0; i < 6; i++)
-		T_EQ(produce(b.fd, "t", 0, "value", now), i);
-	T_EQ(produce(b.fd, "t", 1, "one", now), 0);
-	T_EQ(produce(b.fd, "t", 1, "two", now), 1);
+		T_EQ(ts_produce(b.fd, "t", 0, "value", now), i);
+	T_EQ(ts_produce(b.fd, "t", 1, "one", now), 0);
+	T_EQ(ts_produce(b.fd, "t", 1, "two", now), 1);
 	T_EQ(earliest(b.fd, "t", 0), 0);
 
 	/* v0: to offset 2 */
@@ -278,7 +278,7 @@ static void test_delete_records(void)
 	T_EQ(fetch(b.fd, "t", 0, 6, &ls, &bytes), KERR_NONE);
 	T_EQ(bytes, 0);
 	T_EQ(fetch(b.fd, "t", 0, 5, &ls, &bytes), KERR_OFFSET_OUT_OF_RANGE);
-	T_EQ(produce(b.fd, "t", 0, "after", now), 6);
+	T_EQ(ts_produce(b.fd, "t", 0, "after", now), 6);
 	T_EQ(delete_records(b.fd, 0, "t", 1, 1, &low), KERR_NONE);
 	T_EQ(low, 1);
 	restart(&b, sets);
@@ -290,11 +290,11 @@ static void test_delete_records(void)
 
 	/* A compacted topic keeps its records (Kafka: POLICY_VIOLATION). */
 	T_EQ(create(b.fd, "compacted", 1, "cleanup.policy", "compact"), KERR_NONE);
-	T_EQ(produce(b.fd, "compacted", 0, "k", now), 0);
+	T_EQ(ts_produce(b.fd, "compacted", 0, "k", now), 0);
 	T_EQ(delete_records(b.fd, 1, "compacted", 0, 1, &low), KERR_POLICY_VIOLATION);
 	T_EQ(earliest(b.fd, "compacted", 0), 0);
 	T_EQ(create(b.fd, "both", 1, "cleanup.policy", "compact,delete"), KERR_NONE);
-	T_EQ(produce(b.fd, "both", 0, "k", now), 0);
+	T_EQ(ts_produce(b.fd, "both", 0, "k", now), 0);
 	T_EQ(delete_records(b.fd, 1, "both", 0, 1, &low), KERR_NONE);
 	T_EQ(low, 1);
 	tb_stop(&b);
@@ -317,8 +317,8 @@ static void test_delete_records_many(void)
 	T_EQ(tb_start(&b, WAL, 1, sets), 0);
 	T_EQ(create(b.fd, "m", 3, NULL, NULL), KERR_NONE);
 	for (int32_t p = 0; p < 3; p++) {
-		T_EQ(produce(b.fd, "m", p, "a", now), 0);
-		T_EQ(produce(b.fd, "m", p, "b", now), 1);
+		T_EQ(ts_produce(b.fd, "m", p, "a", now), 0);
+		T_EQ(ts_produce(b.fd, "m", p, "b", now), 1);
 	}
 	arena_init(&a, 0);
 	kc_defaults(&kc_delete_records_req, &rq);
@@ -375,8 +375,8 @@ static void test_log_start_record(void)
 
 	T_EQ(tb_start(&b, WAL, 1, NULL), 0);
 	T_EQ(create(b.fd, "x", 1, NULL, NULL), KERR_NONE);
-	T_EQ(produce(b.fd, "x", 0, "a", now), 0);
-	T_EQ(produce(b.fd, "x", 0, "b", now), 1);
+	T_EQ(ts_produce(b.fd, "x", 0, "a", now), 0);
+	T_EQ(ts_produce(b.fd, "x", 0, "b", now), 1);
 	struct topic *t = topic_find(b.k->reg, "x", 1);
 	T_CHECK(t != NULL);
 	if (!t) {
@@ -393,8 +393,8 @@ static void test_log_start_record(void)
 	T_EQ(flag, 0);				/* not before it is durable */
 	topic_delete(b.k->reg, t);
 	T_EQ(create(b.fd, "x", 1, NULL, NULL), KERR_NONE);	/* same name, another id */
-	T_EQ(produce(b.fd, "x", 0, "c", now), 0);
-	T_EQ(produce(b.fd, "x", 0, "d", now), 1);
+	T_EQ(ts_produce(b.fd, "x", 0, "c", now), 0);
+	T_EQ(ts_produce(b.fd, "x", 0, "d", now), 1);
 	for (int i = 0; i < 1000 && !flag; i++)
 		pump(-1, 1);
 	T_EQ(flag, 1);
@@ -429,7 +429,7 @@ static void test_log_start_record(void)
 	kls_replay(b.k, rec, KLS_LEN);			/* past hw: clamped */
 	T_EQ(earliest(b.fd, "x", 0), 2);
 	T_EQ(list_offset(b.fd, "x", 0, -1), 2);
-	T_EQ(produce(b.fd, "x", 0, "e", now), 2);
+	T_EQ(ts_produce(b.fd, "x", 0, "e", now), 2);
 	tb_stop(&b);
 	unlink(WAL);
 }
@@ -446,31 +446,31 @@ static void test_retention_policies(void)
 	struct tbroker b;
 	int64_t now = loop_wall_ms();
 	size_t blen;
-	free(batch("0123456789", 0, &blen));
+	free(ts_batch("0123456789", 0, &blen));
 
 	T_EQ(tb_start(&b, WAL, 1, sets), 0);
 	/* the broker's hour */
 	T_EQ(create(b.fd, "hour", 1, NULL, NULL), KERR_NONE);
-	T_EQ(produce(b.fd, "hour", 0, "a", now - 3 * 3600000), 0);
-	T_EQ(produce(b.fd, "hour", 0, "b", now - 2 * 3600000), 1);
-	T_EQ(produce(b.fd, "hour", 0, "c", now - 60000), 2);
-	T_EQ(produce(b.fd, "hour", 0, "d", now - 2 * 3600000), 3);	/* old, but after a young one */
+	T_EQ(ts_produce(b.fd, "hour", 0, "a", now - 3 * 3600000), 0);
+	T_EQ(ts_produce(b.fd, "hour", 0, "b", now - 2 * 3600000), 1);
+	T_EQ(ts_produce(b.fd, "hour", 0, "c", now - 60000), 2);
+	T_EQ(ts_produce(b.fd, "hour", 0, "d", now - 2 * 3600000), 3);	/* old, but after a young one */
 	/* overrides: longer, unlimited, by size */
 	T_EQ(create(b.fd, "day", 1, "retention.ms", "86400000"), KERR_NONE);
-	T_EQ(produce(b.fd, "day", 0, "a", now - 2 * DAY_MS), 0);
-	T_EQ(produce(b.fd, "day", 0, "b", now - 3 * 3600000), 1);
+	T_EQ(ts_produce(b.fd, "day", 0, "a", now - 2 * DAY_MS), 0);
+	T_EQ(ts_produce(b.fd, "day", 0, "b", now - 3 * 3600000), 1);
 	T_EQ(create(b.fd, "forever", 1, "retention.ms", "-1"), KERR_NONE);
-	T_EQ(produce(b.fd, "forever", 0, "a", 1), 0);
+	T_EQ(ts_produce(b.fd, "forever", 0, "a", 1), 0);
 	char cap[32];
 	snprintf(cap, sizeof(cap), "%zu", 2 * blen);
 	T_EQ(create(b.fd, "size", 1, "retention.bytes", cap), KERR_NONE);
 	for (int i = 0; i < 5; i++)
-		T_EQ(produce(b.fd, "size", 0, "0123456789", now), i);
+		T_EQ(ts_produce(b.fd, "size", 0, "0123456789", now), i);
 	T_EQ(create(b.fd, "compact", 1, "cleanup.policy", "compact"), KERR_NONE);
-	T_EQ(produce(b.fd, "compact", 0, "a", 1), 0);
+	T_EQ(ts_produce(b.fd, "compact", 0, "a", 1), 0);
 	/* unknown timestamps never expire by time */
 	T_EQ(create(b.fd, "nots", 1, NULL, NULL), KERR_NONE);
-	T_EQ(produce(b.fd, "nots", 0, "a", -1), 0);
+	T_EQ(ts_produce(b.fd, "nots", 0, "a", -1), 0);
 
 	struct topic *t = topic_find(b.k->reg, "forever", 7);
 	struct ret_policy p;
@@ -509,7 +509,7 @@ static void test_retention_policies(void)
 	T_EQ(earliest(b.fd, "day", 0), 1);
 	T_EQ(earliest(b.fd, "size", 0), 3);
 	T_EQ(earliest(b.fd, "forever", 0), 0);
-	T_EQ(produce(b.fd, "hour", 0, "e", now), 4);
+	T_EQ(ts_produce(b.fd, "hour", 0, "e", now), 4);
 	tb_stop(&b);
 	unlink(WAL);
 }
@@ -525,8 +525,8 @@ static void test_retention_default(void)
 	T_EQ(b.cfg.log_retention_bytes, -1);
 	T_EQ(b.cfg.log_retention_check_ms, 300000);
 	T_EQ(create(b.fd, "week", 1, NULL, NULL), KERR_NONE);
-	T_EQ(produce(b.fd, "week", 0, "a", now - 8 * DAY_MS), 0);
-	T_EQ(produce(b.fd, "week", 0, "b", now - 6 * DAY_MS), 1);
+	T_EQ(ts_produce(b.fd, "week", 0, "a", now - 8 * DAY_MS), 0);
+	T_EQ(ts_produce(b.fd, "week", 0, "b", now - 6 * DAY_MS), 1);
 	T_EQ(kretention_run(b.k, now), 1);
 	settle();
 	T_EQ(earliest(b.fd, "week", 0), 1);
@@ -543,9 +543,9 @@ static void test_retention_timer(void)
 
 	T_EQ(tb_start(&b, WAL, 1, sets), 0);
 	T_EQ(create(b.fd, "tick", 1, "retention.ms", "1000"), KERR_NONE);
-	T_EQ(produce(b.fd, "tick", 0, "old", now - 60000), 0);
-	T_EQ(produce(b.fd, "tick", 0, "older", now - 120000), 1);
-	T_EQ(produce(b.fd, "tick", 0, "new", now + 3600000), 2);
+	T_EQ(ts_produce(b.fd, "tick", 0, "old", now - 60000), 0);
+	T_EQ(ts_produce(b.fd, "tick", 0, "older", now - 120000), 1);
+	T_EQ(ts_produce(b.fd, "tick", 0, "new", now + 3600000), 2);
 	int64_t e = 0;
 	for (int i = 0; i < 200 && e != 2; i++) {
 		pump(-1, 10);

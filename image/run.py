@@ -97,18 +97,6 @@ def main():
             die("could not format %s" % wal)
 
     config = a.config
-    # Until the object store lands, this build refuses sluice.objects.url
-    # outright; hand it the file without that line rather than fail to boot.
-    with open(os.path.join(B, "sluice"), "rb") as f:
-        no_store = b"has no object store yet" in f.read()
-    if no_store:
-        config = os.path.join(rundir, "config.properties")
-        with open(a.config) as src, open(config, "w") as dst:
-            for line in src:
-                if not re.match(r"\s*sluice\.objects\.url\s*[=:]", line):
-                    dst.write(line)
-        say("this build has no object store yet: booting without sluice.objects.url")
-
     s3, s3log = start_s3rver(rundir, S3_PORT)
     with open(os.path.join(B, "cmdline")) as f:
         append = f.read().strip()

@@ -28,7 +28,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "config.h"
 #include "init.h"
@@ -188,8 +190,25 @@ struct shared {
 	int ready, err;
 };
 
-static int open_tier(struct loop *l, const struct config *cfg, struct store *st, struct wal *w,
-		     struct shared *sh)
+/*
+ * The embedded default for a broker run as a process on a WAL file without
+ * a bucket: the directory "<WAL file>.objects" (file:// needs an absolute
+ * path).  SL_E_NOTFOUND when the WAL is not a regular file.
+ */
+static int default_objects(const char *walpath, char *url, size_t cap)
+{
+	struct stat stb;
+	char abs[PATH_MAX];
+
+	if (stat(walpath, &stb) != 0 || !S_ISREG(stb.st_mode) || !realpath(walpath, abs))
+		return SL_E_NOTFOUND;
+	if ((size_t)snprintf(url, cap, "file://%s.objects", abs) >= cap)
+		return SL_E_TOOBIG;
+	return 0;
+}
+
+static int open_tier(struct loop *l, const struct config *cfg, const char *url, struct store *st,
+		     struct wal *w, struct shared *sh)
 {
 	struct s3_options s3o = { .ca_file = cfg->s3_ca_file, .insecure = cfg->s3_tls_insecure };
 	struct httpc_config hc = { 0 };
@@ -212,7 +231,7 @@ static int open_tier(struct loop *l, const struct config *cfg, struct store *st,
 		log_error("main", "sluice.objects.compression: unknown value '%s'", cfg->objects_compression);
 		return SL_E_CONFIG;
 	}
-	if (strncmp(cfg->objects_url, "s3://", 5) == 0) {
+	if (strncmp(url, "s3://", 5) == 0) {
 		sh->http = httpc_new(l, &hc);
 		sh->cred = sh->http ? s3cred_new(l, cfg, sh->http) : NULL;
 		if (!sh->cred) {
@@ -221,9 +240,9 @@ static int open_tier(struct loop *l, const struct config *cfg, struct store *st,
 		}
 		oo.cred = sh->cred;
 	}
-	int rc = objstore_open(l, cfg->objects_url, &oo, &sh->os, why, sizeof(why));
+	int rc = objstore_open(l, url, &oo, &sh->os, why, sizeof(why));
 	if (rc != 0) {
-		log_error("main", "sluice.objects.url %s: %s", cfg->objects_url,
+		log_error("main", "sluice.objects.url %s: %s", url,
 			  rc == SL_E_CONFIG ? why : sl_strerror(rc));
 		return rc;
 	}
@@ -378,13 +397,19 @@ static int run_broker(const struct config *cfg, int pid1)
 		log_error("main", "cannot create the broker");
 		goto out;
 	}
-	if (cfg->objects_url[0]) {
+	const char *url = cfg->objects_url;
+	char deflt[600];
+	if (!url[0] && !pid1 && w && default_objects(walpath, deflt, sizeof(deflt)) == 0) {
+		url = deflt;
+		log_info("main", "no sluice.objects.url: objects go to %s, beside the WAL file", url);
+	}
+	if (url[0]) {
 		if (!w) {
 			log_error("main", "sluice.objects.url needs a WAL (sluice.wal.device or "
 				  "sluice.wal.volume): uploads are trimmed from it");
 			goto out;
 		}
-		if (open_tier(l, cfg, st, w, &sh) != 0)
+		if (open_tier(l, cfg, url, st, w, &sh) != 0)
 			goto out;
 		kafka_set_tier(k, sh.tier);
 		if (load_tier(l, &sh) != 0 || kafka_restore_tier(k) != 0)

@@ -2,7 +2,7 @@
 # request.timeout.ms and then fails with REQUEST_TIMED_OUT (retriable);
 # nothing acknowledged is harmed and fetches keep working.
 #
-# broker-args: --set sluice.wal.capacity.bytes=4194304 --set request.timeout.ms=1500
+# broker-args: --set sluice.wal.capacity.bytes=4194304 --set request.timeout.ms=1500 --set sluice.upload.interval.ms=3600000 --set sluice.upload.bytes=1073741824
 import os
 import sys
 import time

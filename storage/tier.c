@@ -1013,6 +1013,11 @@ void tier_chunks(struct tier *t, struct stream *s, tier_chunk_fn fn, void *arg)
 	stream_foreach(s, from, chunk_of_batch, &cw);
 }
 
+struct rcache *tier_rcache(struct tier *t)
+{
+	return t ? t->rc : NULL;
+}
+
 void tier_stats(const struct tier *t, struct tier_stats *st)
 {
 	*st = t->stats;

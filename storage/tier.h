@@ -145,6 +145,9 @@ struct tier_chunk {
 typedef int (*tier_chunk_fn)(void *arg, const struct tier_chunk *c);
 void tier_chunks(struct tier *t, struct stream *s, tier_chunk_fn fn, void *arg);
 
+/* The block cache behind tier_read (for reads that need more than batches: ListOffsets by time). */
+struct rcache *tier_rcache(struct tier *t);
+
 struct tier_stats {
 	uint64_t objects, object_bytes;		/* data objects uploaded and their bytes */
 	uint64_t puts, put_failures;		/* data object PUTs */

@@ -43,6 +43,7 @@
 #include <sys/random.h>
 #include "tier.h"
 #include "rcache.h"
+#include "worker.h"
 #include "../kernel/log.h"
 
 #define TAG "tier"
@@ -54,6 +55,34 @@ struct up_range {
 	int64_t first, last, max_ts;
 };
 
+/* One batch copied for the build: its range (stream) and where its bytes are in the stage. */
+struct staged {
+	uint32_t range;
+	uint32_t count;
+	int64_t base, max_ts;
+	size_t off, len;
+};
+
+/*
+ * The build of one data object on the worker: the batches the cut took,
+ * copied (the streams may free theirs meanwhile), packed and compressed off
+ * the loop.  Owned by the tier; reused from cut to cut.
+ */
+struct build {
+	struct worker_job job;
+	struct tier *t;
+	uint8_t *stage;
+	size_t used, cap;
+	struct staged *b;
+	size_t nb, capb;
+	/* out */
+	uint8_t *obj;
+	size_t objlen;
+	int err;
+};
+
+struct tier;
+
 struct tail_obj {
 	struct tail_obj *next;
 	struct up_range *r;
@@ -61,7 +90,7 @@ struct tail_obj {
 	uint64_t bytes;
 };
 
-enum phase { P_IDLE, P_PUT, P_COMMIT };
+enum phase { P_IDLE, P_BUILD, P_PUT, P_COMMIT };
 
 struct tier_fetch {
 	struct tier *t;
@@ -99,6 +128,9 @@ struct tier {
 	int commit_pos_set;
 
 	/* the upload under way */
+	struct worker *wk;
+	struct build *bd;
+	int building;			/* the worker has the build */
 	uint8_t *obj;
 	size_t objlen;
 	char key[OBJ_KEY_LEN + 1];
@@ -264,11 +296,17 @@ struct tier *tier_new(struct loop *l, struct store *st, struct wal *w, struct ob
 	snprintf(t->cluster, sizeof(t->cluster), "%s", o->cluster ? o->cluster : "");
 	t->o.cluster = t->cluster;
 	struct rcache_options ro = { .cap = o->cache_bytes };
+	int err;
 	t->rc = rcache_new(l, os, &ro);
-	if (!t->rc) {
+	t->bd = calloc(1, sizeof(*t->bd));
+	t->wk = t->rc && t->bd ? worker_new(l, &err) : NULL;
+	if (!t->wk) {
+		rcache_free(t->rc);
+		free(t->bd);
 		free(t);
 		return NULL;
 	}
+	t->bd->t = t;
 	loop_timer_init(&t->tick, on_tick, t);
 	loop_task_init(&t->kick, on_kick, t);
 	loop_timer_init(&t->retry, on_retry, t);
@@ -301,6 +339,11 @@ void tier_free(struct tier *t)
 		objstore_cancel(t->os, t->gc_op);
 	if (t->gc_have_plan)
 		manifest_gc_free(&t->gc);
+	worker_free(t->wk);	/* waits for a build under way; its done() is not called */
+	free(t->bd->stage);
+	free(t->bd->b);
+	free(t->bd->obj);
+	free(t->bd);
 	manifest_free(t->m);
 	rcache_free(t->rc);
 	while (t->tail_head) {
@@ -453,23 +496,49 @@ static int cmp_stream(const void *a, const void *b)
 
 struct adder {
 	struct tier *t;
-	struct obj_writer *w;
-	const struct stream_id *id;
+	struct build *bd;
+	uint32_t range;
 	struct up_range *r;
 	int full;
 	int err;
 };
+
+static int stage_batch(struct build *bd, uint32_t range, const struct stream_batch *b)
+{
+	if (bd->nb == bd->capb) {
+		size_t nc = bd->capb ? bd->capb * 2 : 1024;
+		struct staged *nb = realloc(bd->b, nc * sizeof(*nb));
+		if (!nb)
+			return SL_E_NOMEM;
+		bd->b = nb;
+		bd->capb = nc;
+	}
+	if (bd->cap - bd->used < b->bytes.len) {
+		size_t nc = bd->cap ? bd->cap : (size_t)1 << 20;
+		while (nc - bd->used < b->bytes.len)
+			nc *= 2;
+		uint8_t *ns = realloc(bd->stage, nc);
+		if (!ns)
+			return SL_E_NOMEM;
+		bd->stage = ns;
+		bd->cap = nc;
+	}
+	memcpy(bd->stage + bd->used, b->bytes.p, b->bytes.len);
+	bd->b[bd->nb++] = (struct staged){ range, b->count, b->base, b->max_ts, bd->used, b->bytes.len };
+	bd->used += b->bytes.len;
+	return 0;
+}
 
 static int add_batch(void *arg, const struct stream_batch *b)
 {
 	struct adder *a = arg;
 	struct tier *t = a->t;
 
-	if (obj_writer_batches(a->w) > 0 && obj_writer_bytes(a->w) >= t->o.upload_bytes) {
+	if (t->raw > 0 && t->raw + b->bytes.len > t->o.upload_bytes) {
 		a->full = 1;
 		return 1;
 	}
-	int rc = obj_writer_add(a->w, a->id, b->base, b->count, b->max_ts, b->bytes.p, b->bytes.len);
+	int rc = stage_batch(a->bd, a->range, b);
 	if (rc != 0) {
 		a->err = rc;
 		return 1;
@@ -481,16 +550,67 @@ static int add_batch(void *arg, const struct stream_batch *b)
 	return 0;
 }
 
-/* Pack what is waiting into t->obj; 1 if there is an object to put, 0 if none, <0 on error. */
+/* On the worker: the staged batches into object bytes. */
+static void build_run(struct worker_job *j)
+{
+	struct build *bd = (struct build *)j;
+	struct tier *t = bd->t;
+	struct obj_writer w;
+	struct obj_writer_opts wo = { .comp = t->o.comp };
+	int rc = obj_writer_init(&w, &wo);
+
+	for (size_t i = 0; rc == 0 && i < bd->nb; i++) {
+		const struct staged *b = &bd->b[i];
+		rc = obj_writer_add(&w, &t->r[b->range].id, b->base, b->count, b->max_ts,
+				    bd->stage + b->off, b->len);
+	}
+	if (rc == 0)
+		rc = obj_writer_finish(&w, &t->meta, &bd->obj, &bd->objlen);
+	obj_writer_free(&w);
+	bd->err = rc;
+}
+
+static void put(struct tier *t);
+
+static void build_done(struct worker_job *j)
+{
+	struct build *bd = (struct build *)j;
+	struct tier *t = bd->t;
+
+	t->building = 0;
+	if (bd->err) {
+		log_error(TAG, "cannot build data object %s: %s; trying again", t->key, sl_strerror(bd->err));
+		t->failures++;
+		loop_timer_set(t->l, &t->retry, backoff(t->failures));
+		return;
+	}
+	t->obj = bd->obj;
+	t->objlen = bd->objlen;
+	bd->obj = NULL;
+	bd->used = 0;
+	bd->nb = 0;
+	put(t);
+}
+
+static void build_start(struct tier *t)
+{
+	t->phase = P_BUILD;
+	t->building = 1;
+	t->bd->job.run = build_run;
+	t->bd->job.done = build_done;
+	worker_submit(t->wk, &t->bd->job);
+}
+
+/* Take what is waiting into the build; 1 if there is an object to make, 0 if none, <0 on error. */
 static int cut(struct tier *t)
 {
 	struct gather g = { .t = t };
-	struct obj_writer w;
-	struct obj_writer_opts wo = { .comp = t->o.comp };
-	int rc, full = 0;
+	int rc = 0, full = 0;
 
 	t->nr = 0;
 	t->raw = 0;
+	t->bd->used = 0;
+	t->bd->nb = 0;
 	store_foreach_stream(t->st, gather_one, &g);
 	if (g.missing)
 		log_warn(TAG, "%d streams have data but no partition in the manifest; left in the WAL",
@@ -511,17 +631,12 @@ static int cut(struct tier *t)
 		t->r = nr;
 		t->capr = g.n;
 	}
-	rc = obj_writer_init(&w, &wo);
-	if (rc != 0) {
-		free(g.s);
-		return rc;
-	}
 	for (size_t i = 0; i < g.n && !full; i++) {
 		struct stream *s = g.s[i];
 		struct up_range *r = &t->r[t->nr];
-		struct adder a = { t, &w, stream_id_of(s), r, 0, 0 };
+		struct adder a = { t, t->bd, (uint32_t)t->nr, r, 0, 0 };
 
-		r->id = *a.id;
+		r->id = *stream_id_of(s);
 		r->first = stream_cut(s);
 		r->last = r->first - 1;
 		r->max_ts = -1;
@@ -537,21 +652,19 @@ static int cut(struct tier *t)
 	free(g.s);
 	if (rc == 0 && t->nr == 0)
 		rc = SL_E_INVALID;
-	if (rc == 0) {
-		t->meta.node = t->o.node;
-		t->meta.epoch = t->epoch;
-		t->meta.seq = t->seq++;
-		if (getrandom(&t->meta.nonce, sizeof(t->meta.nonce), GRND_NONBLOCK) !=
-		    (ssize_t)sizeof(t->meta.nonce))
-			t->meta.nonce ^= (uint64_t)loop_now_ms(t->l) * 0x9e3779b97f4a7c15ULL + t->meta.seq;
-		t->meta.created_ms = loop_wall_ms();
-		rc = obj_writer_finish(&w, &t->meta, &t->obj, &t->objlen);
-	}
-	obj_writer_free(&w);
 	if (rc != 0) {
-		log_error(TAG, "cannot build a data object: %s", sl_strerror(rc));
+		log_error(TAG, "cannot take batches for a data object: %s", sl_strerror(rc));
+		t->nr = 0;
+		t->raw = 0;
 		return rc;
 	}
+	t->meta.node = t->o.node;
+	t->meta.epoch = t->epoch;
+	t->meta.seq = t->seq++;
+	if (getrandom(&t->meta.nonce, sizeof(t->meta.nonce), GRND_NONBLOCK) !=
+	    (ssize_t)sizeof(t->meta.nonce))
+		t->meta.nonce ^= (uint64_t)loop_now_ms(t->l) * 0x9e3779b97f4a7c15ULL + t->meta.seq;
+	t->meta.created_ms = loop_wall_ms();
 	if (obj_key(t->key, sizeof(t->key), &t->meta) < 0)
 		return SL_E_INVALID;
 	/* The batches are taken: later cuts start after them. */
@@ -780,7 +893,7 @@ static void cycle(struct tier *t)
 		return;
 	int rc = cut(t);
 	if (rc > 0) {
-		put(t);
+		build_start(t);
 		return;
 	}
 	if (rc < 0) {
@@ -798,6 +911,9 @@ static void on_retry(struct loop *l, void *arg)
 	struct tier *t = arg;
 
 	switch (t->phase) {
+	case P_BUILD:
+		build_start(t);
+		break;
 	case P_PUT:
 		put(t);
 		break;

@@ -32,7 +32,6 @@ As a module:
     check_objects(store, st)              # listing against the state
 """
 
-import copy
 import json
 import os
 import re
@@ -954,7 +953,8 @@ class Window:
         if stop <= start:
             return b""
         if start < self.base or stop > self.base + len(self.buf):
-            raise ObjectError("bytes %d..%d asked, %d..%d fetched" % (start, stop, self.base, self.base + len(self.buf)))
+            raise ObjectError("bytes %d..%d asked, %d..%d fetched"
+                              % (start, stop, self.base, self.base + len(self.buf)))
         return self.buf[start - self.base:stop - self.base]
 
 

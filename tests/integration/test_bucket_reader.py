@@ -487,6 +487,7 @@ def case_hand_made():
         ("a higher epoch (a new writer's claim)", delta(O(14, s16("g")), epoch=ep + 1), True),
         ("naming an older checkpoint", delta(O(14, s16("g")), checkpoint=1), False),
         ("naming itself as checkpoint", delta(O(14, s16("g")), checkpoint=n + 1), False),
+        ("OFFSET_DELETE with partition -2", delta(O(13, s16("g1") + s16("alpha") + struct.pack(">i", -2))), None),
         ("LOG_START going down", delta(O(8, alpha.id + struct.pack(">iq", 0, a0.log_start - 1))), None),
         ("TOPIC_DELETE of an unknown topic", delta(O(3, b"\x77" * 16)), None),
         ("FORGET of an unknown key", delta(O(11, s16("data/never/was"))), None),

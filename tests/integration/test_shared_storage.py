@@ -404,7 +404,10 @@ class Load:
     def __init__(self, topic, nparts, first=0):
         from confluent_kafka import Producer
         self.topic, self.nparts, self.first = topic, nparts, first
+        # librdkafka's complaints once its broker is stopped go to a list, not stderr.
+        self.logger, self.log = report.rdkafka_logger("rdkafka-%s-%d" % (topic, time.monotonic_ns()))
         self.p = Producer({
+            "logger": self.logger,
             "bootstrap.servers": bootstrap(),
             "acks": "all",
             "enable.idempotence": False,
@@ -675,8 +678,8 @@ class Run:
         if why:
             return why
         figures("run 1", self.keys0, data_keys(self.s3),
-                ", %d manifest versions (checkpoints %s), manifest caught up %.1f s after the last ack"
-                % (h["versions"], h["checkpoints"][-3:], lag))
+                ", %d manifest versions (newest checkpoints %s); after the read-back, %.1f s more until the "
+                "manifest named everything" % (h["versions"], h["checkpoints"][-3:], lag))
         return ("", "%d records in %d objects read by bucket.py in %.1f s; %d versions"
                 % (n, len(st.objects), time.monotonic() - t1, h["versions"]))
 

@@ -28,7 +28,9 @@ Cases:
     bucket.py's state): each accepted or refused alike by both readers, and
     as the document says where it says;
   - damaged data: a flipped byte in a block, an object gone: reading the
-    partition fails naming the object;
+    partition fails naming the object; so do valid versions whose ranges do
+    not match their objects (offsets the object lacks, a byte span that
+    misses the blocks);
   - the same bucket copied into s3rver under a prefix and read through S3
     (ranged GETs, paginated listing) gives the same state and batches;
   - the command line prints a summary and exits 0, or 1 with BAD.
@@ -425,6 +427,12 @@ def case_hand_made():
         ("OFFSET_DELETE of nothing", delta(O(13, s16("nobody") + s16("alpha") + struct.pack(">i", -1))), True),
         ("GROUP_DELETE of nothing", delta(O(14, s16("nobody"))), True),
         ("LOG_START beyond the end", delta(O(8, beta.id + struct.pack(">iq", 1, 1000))), True),
+        ("LOG_START at a range's last offset", delta(O(8, alpha.id + struct.pack(">iq", 0, a0.ranges[0].last))),
+         True),
+        ("LOG_START at a range's first offset", delta(O(8, alpha.id + struct.pack(">iq", 0, a0.ranges[1].first))),
+         True),
+        ("LOG_START at the end", delta(O(8, alpha.id + struct.pack(">iq", 0, a0.end))), True),
+        ("LOG_START unchanged", delta(O(8, alpha.id + struct.pack(">iq", 0, a0.log_start))), True),
         ("a new object appended", delta(O(5, struct.pack(">Q", nxt) + s16(key) + struct.pack(">Qq", 1000, 7)),
                                         O(6, alpha.id + struct.pack(">i", 1) + rng(nxt, alpha.parts[1].end,
                                                                                     alpha.parts[1].end + 4))), True),
@@ -609,6 +617,41 @@ def case_damaged_data():
     return ("", msgs[0])
 
 
+def case_lying_ranges():
+    """Versions the manifest rules accept but whose ranges do not match the
+    objects: reading the partition must fail."""
+    st = bucket.load(bucket.open_store(BUCKET))
+    alpha = st.topic("alpha")
+    a0, a2 = alpha.parts[0], alpha.parts[2]
+    other = next(r.obj for r in a2.ranges if r.obj != a2.ranges[-1].obj)
+    lies = [
+        ("alpha/2's last range naming an object without those offsets", 2,
+         rng(other, a2.ranges[-1].first, a2.ranges[-1].last)),
+        ("alpha/0's first two ranges as one, in the first one's object", 0,
+         rng(a0.ranges[0].obj, a0.ranges[0].first, a0.ranges[1].last)),
+        ("alpha/0's first range with a recorded byte span that misses its blocks", 0,
+         a0.ranges[0]._replace(pos=8, length=1)),
+    ]
+    msgs = []
+    for what, p, r in lies:
+        body = rng(*r) if isinstance(r, tuple) else r
+        data = encode(st.version + 1, 2, [op(bucket.REPLACE, alpha.id + struct.pack(">i", p) + body)],
+                      st.crc, st.epoch, checkpoint=st.checkpoint)
+        d = copy_bucket("lies")
+        with open(os.path.join(d, "manifest", "%020d" % (st.version + 1)), "wb") as f:
+            f.write(data)
+        store = bucket.open_store(d)
+        st2 = bucket.load(store)       # the manifest itself is valid
+        try:
+            list(bucket.batches(store, st2, alpha.id, p))
+        except ManifestError as e:
+            msgs.append(str(e))
+            continue
+        return "%s: read without complaint" % what
+    shutil.rmtree(os.path.join(CASES, "lies"))
+    return ("", "; ".join(m.split(": ", 1)[-1] for m in msgs))
+
+
 # ---------------------------------------------------------------- through S3
 
 def case_s3():
@@ -697,6 +740,7 @@ def main():
     report.case("bucket_reader refuses damaged versions", case_damage)
     report.case("bucket_reader hand-made versions", case_hand_made)
     report.case("bucket_reader refuses damaged data", case_damaged_data)
+    report.case("bucket_reader ranges that lie about their objects", case_lying_ranges)
     report.case("bucket_reader through S3", case_s3)
     report.case("bucket_reader command line", case_cli)
     if report.status() == 0:

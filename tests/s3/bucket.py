@@ -146,13 +146,15 @@ class DirStore:
         except FileNotFoundError:
             raise NotFound(key)
 
-    def tail(self, key, n):
-        """(size, the last min(n, size) bytes)."""
+    def tail(self, key, n, size=None):
+        """(the object's size, where the bytes returned start, the last
+        min(n, size) bytes); size: what the caller believes it is (unused
+        here: the file says)."""
         try:
             with open(self._path(key), "rb") as f:
                 size = os.fstat(f.fileno()).st_size
                 f.seek(max(0, size - n))
-                return size, f.read()
+                return size, max(0, size - n), f.read()
         except FileNotFoundError:
             raise NotFound(key)
 
@@ -196,15 +198,24 @@ class S3Store:
         r = self._get(key, "bytes=%d-%s" % (start, "" if end is None else end - 1))
         return r["Body"].read()
 
-    def tail(self, key, n):
-        r = self._get(key, "bytes=-%d" % n)
+    def tail(self, key, n, size=None):
+        """As DirStore.tail.  With size (the manifest's), an explicit range
+        size-n..size-1: s3rver answers a suffix range (bytes=-N) with bytes
+        0..N instead.  Either way the answer's Content-Range says where the
+        bytes are, and that is what is returned."""
+        if size is not None and size > 0:
+            rng = "bytes=%d-%d" % (max(0, size - n), size - 1)
+        else:
+            rng = "bytes=-%d" % n
+        r = self._get(key, rng)
         body = r["Body"].read()
         cr = r.get("ContentRange")
         if cr:
-            size = int(cr.rsplit("/", 1)[1])
-        else:   # the whole object came back
-            size = len(body)
-        return size, body
+            m = re.match(r"^bytes (\d+)-(\d+)/(\d+)$", cr.strip())
+            if not m or int(m.group(2)) - int(m.group(1)) + 1 != len(body):
+                raise ObjectError("%s: Content-Range %r for %d bytes" % (key, cr, len(body)))
+            return int(m.group(3)), int(m.group(1)), body
+        return len(body), 0, body    # the whole object came back
 
 
 def s3_client(endpoint=None, region=None, path_style=True):
@@ -962,12 +973,18 @@ class ObjectIndex:
     """One data object's footer and index, read with ranged gets."""
     TAIL = 256 << 10
 
-    def __init__(self, store, key):
+    def __init__(self, store, key, size=None):
         self.store = store
         self.key = key
-        size, tail = store.tail(key, self.TAIL)
+        want = size
+        size, start, tail = store.tail(key, self.TAIL, size)
         self.size = size
-        w = Window(size, size - len(tail), tail)
+        if want is not None and size != want:
+            raise ObjectError("%d bytes, the manifest says %d" % (size, want))
+        if start + len(tail) != size:
+            raise ObjectError("asked for the end of the object, got bytes %d..%d of %d"
+                              % (start, start + len(tail), size))
+        w = Window(size, start, tail)
         self.footer = f = objreader.read_footer(w)
         if f.index_off < w.base:
             w = Window(size, f.index_off, store.get(key, f.index_off, f.index_off + f.index_len))
@@ -1001,7 +1018,7 @@ class Reader:
         ix = self.index.get(oid)
         if ix is None:
             try:
-                ix = ObjectIndex(self.store, o.key)
+                ix = ObjectIndex(self.store, o.key, o.size)
             except NotFound:
                 raise ManifestError("object %d (%s) is named by the manifest but not in the store" % (oid, o.key))
             except (ObjectError, struct.error) as e:
@@ -1121,7 +1138,7 @@ def check_objects(store, st):
 
 def _exists(store, key):
     try:
-        store.tail(key, 1)
+        store.tail(key, 1, None)
         return True
     except NotFound:
         return False

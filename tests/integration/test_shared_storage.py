@@ -164,7 +164,9 @@ def bootstrap():
 
 # ---------------------------------------------------------------- records
 
-PATTERN = random.Random(SEED).randbytes(1 << 16)
+# 16 MiB, so that the slices in one 1 MiB data block hardly ever repeat
+# (a smaller pattern lets zstd shrink the "random" part to nothing).
+PATTERN = random.Random(SEED).randbytes(16 << 20)
 
 
 def key_of(n):
@@ -172,8 +174,9 @@ def key_of(n):
 
 
 def value_of(n):
-    """Record n's value: ~7 KiB, part pseudo-random (from SEED), part a run
-    of one byte (so zstd has something to shrink)."""
+    """Record n's value: ~7 KiB, part pseudo-random (a slice of PATTERN,
+    from SEED), part a run of one byte (so zstd has something to shrink:
+    objects come out at about 60% of the records' size)."""
     rnd = 2048 + (n * 7919) % 4096
     fill = 2048 + (n * 31) % 2048
     start = (n * 104729) % (len(PATTERN) - rnd)
@@ -432,11 +435,13 @@ class Load:
             self.acked[n] = msg.offset()
 
     def produce(self, nbytes=None, count=None, broker=None):
-        """Produce until nbytes of values or count records, then flush.
+        """Produce nbytes more of values, or count more records, then flush.
         Returns seconds taken."""
         t0 = time.monotonic()
         last_check = t0
-        while (nbytes is None or self.bytes < nbytes) and (count is None or self.n - self.first < count):
+        stop_bytes = None if nbytes is None else self.bytes + nbytes
+        stop_n = None if count is None else self.n + count
+        while (stop_bytes is None or self.bytes < stop_bytes) and (stop_n is None or self.n < stop_n):
             n = self.n
             v = value_of(n)
             try:
@@ -782,9 +787,11 @@ class Run:
         for phase, path in (("data object PUT", "/%s/data/" % bkt), ("manifest version PUT", "/%s/manifest/" % bkt)):
             f.reset()
             f.push({"do": "hang", "seconds": 120, "method": "PUT", "path": path})
+            before = len(load.acked)
             load.produce(count=CRASH_RECORDS, broker=b)
-            if load.errors:
-                return "%s phase: %d records failed: %s" % (phase, len(load.errors), load.errors[:3])
+            if load.errors or len(load.acked) != before + CRASH_RECORDS:
+                return "%s phase: %d records acknowledged of %d, failures: %s" % (
+                    phase, len(load.acked) - before, CRASH_RECORDS, load.errors[:3])
             deadline = time.monotonic() + 30
             while True:
                 held = [r for r in f.requests() if r["action"] == "hang"]

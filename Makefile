@@ -91,6 +91,13 @@ $(S3TOOL): tests/s3/s3tool.c $(LIBOBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDSTATIC) -o $@ $< $(LIBOBJ) $(LIBS)
 
+# The C engines' bucket for tests/integration/test_bucket_reader.py, which reads
+# it with the independent reader tests/s3/bucket.py: build/obj/tests/mfwrite.
+MFWRITE := $(OBJ)/tests/mfwrite
+$(MFWRITE): tests/s3/mfwrite.c $(LIBOBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDSTATIC) -o $@ $< $(LIBOBJ) $(LIBS)
+
 # The WAL benchmark (bench/run.sh runs it beside fio): the WAL and the loop, musl, static.
 $(B)/bench/walbench: bench/walbench.c $(LIBOBJ)
 	@mkdir -p $(dir $@)
@@ -118,8 +125,9 @@ test-unit: $(UNITBIN) $(S3TOOL)
 test-fuzz: $(FUZZBIN)
 	@sh tests/run.sh fuzz $(FUZZBIN)
 
-# test_object_reader.py runs the unit test's writer (test_object --write DIR).
-test-integration: $(BIN) $(S3TOOL) $(OBJ)/tests/test_object
+# test_object_reader.py runs the unit test's writer (test_object --write DIR),
+# test_bucket_reader.py runs mfwrite.
+test-integration: $(BIN) $(S3TOOL) $(OBJ)/tests/test_object $(MFWRITE)
 	@SLUICE_BIN=$(CURDIR)/$(BIN) sh tests/run.sh integration
 
 # The appliance image (image/mkimage.sh says what each file is).  image-build
@@ -141,9 +149,10 @@ test-qemu: image-build $(B)/qemu/poweroff
 # which turns memory errors under real clients into failures.
 SANBIN  := $(B)/san/sluice
 test: deps
-	@$(MAKE) --no-print-directory $(B)/sluice $(UNITBIN) $(FUZZBIN) $(B)/obj/tests/s3tool $(B)/qemu/poweroff
+	@$(MAKE) --no-print-directory $(B)/sluice $(UNITBIN) $(FUZZBIN) $(B)/obj/tests/s3tool $(B)/obj/tests/mfwrite \
+		$(B)/qemu/poweroff
 	@$(MAKE) --no-print-directory image-build
-	@$(MAKE) --no-print-directory SANITIZE=address,undefined $(SANBIN) $(B)/san/tests/s3tool
+	@$(MAKE) --no-print-directory SANITIZE=address,undefined $(SANBIN) $(B)/san/tests/s3tool $(B)/san/tests/mfwrite
 	@SAN_BIN=$(CURDIR)/$(SANBIN) sh tests/run.sh all $(UNITBIN) -- $(FUZZBIN)
 
 image: deps

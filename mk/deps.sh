@@ -42,7 +42,7 @@ fi
 
 PACKAGES="build-essential make musl-tools clang libclang-rt-14-dev llvm kcat
 librdkafka-dev python3-confluent-kafka python3-kafka python3-boto3 dpkg-dev
-python3 openssl ca-certificates xz-utils lz4 zstd python3-snappy linux-libc-dev fio
+python3 openssl ca-certificates xz-utils lz4 zstd python3-snappy python3-crcmod linux-libc-dev fio
 qemu-system-x86 ovmf systemd-boot-efi mtools dosfstools gdisk binutils shellcheck"
 
 installed() { # package

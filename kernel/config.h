@@ -57,6 +57,8 @@ struct config {
 	int64_t tail_bytes;			/* sluice.tail.bytes */
 	int64_t gc_grace_ms;			/* sluice.objects.gc.grace.ms */
 	int64_t gc_interval_ms;			/* sluice.objects.gc.interval.ms */
+	int64_t compaction_interval_ms;		/* sluice.compaction.interval.ms: 0 off */
+	int64_t compaction_rate;		/* sluice.compaction.bytes.per.sec */
 	char *s3_access_key;			/* sluice.s3.access.key */
 	char *s3_secret_key;			/* sluice.s3.secret.key */
 	char *s3_ca_file;			/* sluice.s3.ca.file */

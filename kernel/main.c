@@ -221,6 +221,8 @@ static int open_tier(struct loop *l, const struct config *cfg, const char *url, 
 		.tail_bytes = (size_t)cfg->tail_bytes,
 		.gc_grace_ms = cfg->gc_grace_ms,
 		.gc_interval_ms = cfg->gc_interval_ms,
+		.compaction_interval_ms = cfg->compaction_interval_ms,
+		.compaction_rate = (uint64_t)cfg->compaction_rate,
 	};
 	struct wal_ident id;
 	char why[512];

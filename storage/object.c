@@ -610,6 +610,12 @@ uint32_t obj_range(const struct obj_index *ix, uint32_t b, uint64_t max_bytes,
 /* One per thread, like the batch codecs': made on first use, kept. */
 static _Thread_local ZSTD_DCtx *obj_dctx;
 
+void obj_thread_cleanup(void)
+{
+	ZSTD_freeDCtx(obj_dctx);
+	obj_dctx = NULL;
+}
+
 /* Decompress exactly one zstd frame of n bytes into raw bytes. */
 static int unzstd(const uint8_t *p, size_t n, uint32_t raw, uint8_t **out)
 {

@@ -267,6 +267,12 @@ static inline void obj_batch_iter(struct sl_rd *it, const struct obj_block_data 
 /* 1 and the next batch in *b; 0 at the end (SL_E_CORRUPT only on bytes obj_block_decode never passed). */
 SL_MUST_CHECK int obj_batch_next(struct sl_rd *it, struct obj_batch *b);
 
+/*
+ * Decoding keeps one zstd context per thread; a thread other than the
+ * loop's that decoded blocks calls this before it ends.
+ */
+void obj_thread_cleanup(void);
+
 /* ---- names ---- */
 
 /*

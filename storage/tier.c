@@ -144,6 +144,10 @@ struct tier {
 	struct tail_obj *tail_head, *tail_last;
 	uint64_t tail_used;
 
+	/* compaction */
+	struct loop_timer compact_timer;
+	struct compaction *cp;
+
 	/* the collector */
 	struct loop_timer gc_timer;
 	struct objstore_op *gc_op;
@@ -272,6 +276,10 @@ static void on_kick(struct loop *l, void *arg);
 static void on_retry(struct loop *l, void *arg);
 static void on_gc_timer(struct loop *l, void *arg);
 static void on_load_timer(struct loop *l, void *arg);
+static void on_compact_timer(struct loop *l, void *arg);
+struct compaction;
+static void compaction_free(struct compaction *c);
+static void compaction_cancel(struct tier *t);
 
 struct tier *tier_new(struct loop *l, struct store *st, struct wal *w, struct objstore *os,
 		      const struct tier_options *o)
@@ -299,7 +307,7 @@ struct tier *tier_new(struct loop *l, struct store *st, struct wal *w, struct ob
 	int err;
 	t->rc = rcache_new(l, os, &ro);
 	t->bd = calloc(1, sizeof(*t->bd));
-	t->wk = t->rc && t->bd ? worker_new(l, &err) : NULL;
+	t->wk = t->rc && t->bd ? worker_new(l, obj_thread_cleanup, &err) : NULL;
 	if (!t->wk) {
 		rcache_free(t->rc);
 		free(t->bd);
@@ -312,6 +320,7 @@ struct tier *tier_new(struct loop *l, struct store *st, struct wal *w, struct ob
 	loop_timer_init(&t->retry, on_retry, t);
 	loop_timer_init(&t->gc_timer, on_gc_timer, t);
 	loop_timer_init(&t->load_timer, on_load_timer, t);
+	loop_timer_init(&t->compact_timer, on_compact_timer, t);
 	return t;
 }
 
@@ -339,7 +348,10 @@ void tier_free(struct tier *t)
 		objstore_cancel(t->os, t->gc_op);
 	if (t->gc_have_plan)
 		manifest_gc_free(&t->gc);
+	loop_timer_cancel(t->l, &t->compact_timer);
+	compaction_cancel(t);
 	worker_free(t->wk);	/* waits for a build under way; its done() is not called */
+	compaction_free(t->cp);
 	free(t->bd->stage);
 	free(t->bd->b);
 	free(t->bd->obj);
@@ -438,6 +450,8 @@ void tier_start(struct tier *t)
 	store_set_upload_hook(t->st, t->o.upload_bytes, &t->kick);
 	loop_timer_set(t->l, &t->tick, t->o.upload_interval_ms);
 	loop_timer_set(t->l, &t->gc_timer, (uint64_t)t->o.gc_interval_ms);
+	if (t->o.compaction_interval_ms > 0)
+		loop_timer_set(t->l, &t->compact_timer, (uint64_t)t->o.compaction_interval_ms);
 	cycle(t);
 }
 
@@ -483,15 +497,18 @@ static int gather_one(void *arg, struct stream *s)
 	return 0;
 }
 
-static int cmp_stream(const void *a, const void *b)
+static int cmp_id(const struct stream_id *x, const struct stream_id *y)
 {
-	const struct stream_id *x = stream_id_of(*(struct stream *const *)a);
-	const struct stream_id *y = stream_id_of(*(struct stream *const *)b);
 	int c = memcmp(x->ns, y->ns, 16);
 
 	if (c)
 		return c;
 	return x->index < y->index ? -1 : x->index > y->index;
+}
+
+static int cmp_stream(const void *a, const void *b)
+{
+	return cmp_id(stream_id_of(*(struct stream *const *)a), stream_id_of(*(struct stream *const *)b));
 }
 
 struct adder {
@@ -1009,6 +1026,467 @@ static void on_gc_timer(struct loop *l, void *arg)
 		t->gc_op = NULL;
 		loop_timer_set(l, &t->gc_timer, (uint64_t)t->o.gc_interval_ms);
 	}
+}
+
+/* ---- compaction ---- */
+
+/* One input object of a merge. */
+struct cobj {
+	uint64_t id;
+	char *key;
+	uint64_t size;
+	int64_t created;
+	uint8_t *body;
+	size_t len;
+};
+
+/* One partition's part of a merge: the ranges [first, last] it replaces, as (object, from, to). */
+struct cpart {
+	struct stream_id id;
+	int64_t first, last, max_ts;
+	uint32_t piece0, npieces;
+	uint64_t pos, len;		/* in the merged object */
+};
+
+struct cpiece {
+	uint32_t obj;			/* index into cobj */
+	int64_t first, last;
+};
+
+struct compaction {
+	struct worker_job job;
+	struct tier *t;
+	struct cobj *o;
+	size_t no;
+	struct cpart *p;
+	size_t np;
+	struct cpiece *pc;
+	size_t npc;
+	size_t next_get;
+	struct objstore_op *op;
+	struct obj_meta meta;
+	char key[OBJ_KEY_LEN + 1];
+	uint8_t *obj;
+	size_t objlen;
+	int err;
+	int in_worker;
+};
+
+static void compact_arm(struct tier *t, uint64_t ms)
+{
+	if (t->o.compaction_interval_ms > 0 && !t->stats.fenced)
+		loop_timer_set(t->l, &t->compact_timer, ms);
+}
+
+static void compaction_free(struct compaction *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < c->no; i++) {
+		free(c->o[i].key);
+		free(c->o[i].body);
+	}
+	free(c->o);
+	free(c->p);
+	free(c->pc);
+	free(c->obj);
+	free(c);
+}
+
+/* Bytes moved by c: what it read and wrote, for the rate limit. */
+static uint64_t compaction_bytes(const struct compaction *c)
+{
+	uint64_t b = c->objlen;
+
+	for (size_t i = 0; i < c->no; i++)
+		b += c->o[i].size;
+	return b;
+}
+
+static void compaction_end(struct tier *t, int ok)
+{
+	struct compaction *c = t->cp;
+	uint64_t moved = compaction_bytes(c);
+	uint64_t wait = t->o.compaction_rate ? moved * 1000 / t->o.compaction_rate : 0;
+
+	if (!ok)
+		t->stats.compaction_aborts++;
+	t->cp = NULL;
+	compaction_free(c);
+	compact_arm(t, wait > (uint64_t)t->o.compaction_interval_ms ? wait
+			: (uint64_t)t->o.compaction_interval_ms);
+}
+
+static int cmp_created(const void *a, const void *b)
+{
+	const struct mf_object *x = *(const struct mf_object *const *)a;
+	const struct mf_object *y = *(const struct mf_object *const *)b;
+
+	if (x->created_ms != y->created_ms)
+		return x->created_ms < y->created_ms ? -1 : 1;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static int cmp_part(const void *a, const void *b)
+{
+	return cmp_id(&((const struct cpart *)a)->id, &((const struct cpart *)b)->id);
+}
+
+static int in_set(const struct compaction *c, uint64_t id)
+{
+	for (size_t i = 0; i < c->no; i++)
+		if (c->o[i].id == id)
+			return (int)i;
+	return -1;
+}
+
+/*
+ * Choose what to merge: the oldest run of small objects, and for each
+ * partition with ranges in them the run of its ranges they hold, which
+ * must be contiguous for one REPLACE to swap it.  0 and a plan in c, or
+ * SL_E_NOTFOUND when there is nothing worth merging.
+ */
+static int compaction_plan(struct tier *t, struct compaction *c)
+{
+	const struct manifest *m = t->m;
+	const struct mf_object **all;
+	size_t small = t->o.upload_bytes / 2, start = 0, n = 0;
+	uint64_t total = 0;
+
+	if (m->nobjects < 4)
+		return SL_E_NOTFOUND;
+	if (!(all = malloc(m->nobjects * sizeof(*all))))
+		return SL_E_NOMEM;
+	for (size_t i = 0; i < m->nobjects; i++)
+		all[i] = &m->objects[i];
+	qsort(all, m->nobjects, sizeof(*all), cmp_created);
+	for (size_t i = 0; i < m->nobjects; i++) {
+		if (all[i]->size >= small || total + all[i]->size > t->o.upload_bytes || n == 64) {
+			if (n >= 4)
+				break;
+			start = i + 1;
+			n = 0;
+			total = 0;
+			if (all[i]->size >= small)
+				continue;
+			start = i;
+		}
+		n++;
+		total += all[i]->size;
+	}
+	if (n < 4) {
+		free(all);
+		return SL_E_NOTFOUND;
+	}
+	c->o = calloc(n, sizeof(*c->o));
+	if (!c->o) {
+		free(all);
+		return SL_E_NOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct mf_object *o = all[start + i];
+		c->o[i] = (struct cobj){ o->id, strdup(o->key), o->size, o->created_ms, NULL, 0 };
+		c->no++;
+		if (!c->o[i].key) {
+			free(all);
+			return SL_E_NOMEM;
+		}
+	}
+	free(all);
+	/* Per partition: the ranges in the set, which must be one contiguous run. */
+	size_t capp = 0, cappc = 0;
+	for (size_t ti = 0; ti < m->ntopics; ti++) {
+		const struct mf_topic *mt = &m->topics[ti];
+		for (int32_t pi = 0; pi < mt->npartitions; pi++) {
+			const struct mf_partition *mp = &mt->parts[pi];
+			size_t first = SIZE_MAX, last = 0;
+			for (size_t r = 0; r < mp->nranges; r++) {
+				if (in_set(c, mp->ranges[r].object) < 0)
+					continue;
+				if (first == SIZE_MAX)
+					first = r;
+				else if (r != last + 1)
+					return SL_E_NOTFOUND;	/* not contiguous: not this run */
+				last = r;
+			}
+			if (first == SIZE_MAX)
+				continue;
+			if (c->np == capp) {
+				capp = capp ? capp * 2 : 16;
+				struct cpart *np = realloc(c->p, capp * sizeof(*np));
+				if (!np)
+					return SL_E_NOMEM;
+				c->p = np;
+			}
+			struct cpart *cp = &c->p[c->np++];
+			memcpy(cp->id.ns, mt->id, 16);
+			cp->id.index = pi;
+			cp->first = mp->ranges[first].first;
+			cp->last = mp->ranges[last].last;
+			cp->max_ts = -1;
+			cp->piece0 = (uint32_t)c->npc;
+			cp->npieces = (uint32_t)(last - first + 1);
+			for (size_t r = first; r <= last; r++) {
+				if (c->npc == cappc) {
+					cappc = cappc ? cappc * 2 : 64;
+					struct cpiece *np = realloc(c->pc, cappc * sizeof(*np));
+					if (!np)
+						return SL_E_NOMEM;
+					c->pc = np;
+				}
+				c->pc[c->npc++] = (struct cpiece){ (uint32_t)in_set(c, mp->ranges[r].object),
+								    mp->ranges[r].first, mp->ranges[r].last };
+				if (mp->ranges[r].max_ts > cp->max_ts)
+					cp->max_ts = mp->ranges[r].max_ts;
+			}
+		}
+	}
+	if (c->np == 0)
+		return SL_E_NOTFOUND;
+	qsort(c->p, c->np, sizeof(*c->p), cmp_part);
+	return 0;
+}
+
+/* On the worker: decode the pieces' batches from the inputs and pack them into one object. */
+static void compaction_run(struct worker_job *j)
+{
+	struct compaction *c = (struct compaction *)j;
+	struct obj_footer *f = calloc(c->no, sizeof(*f));
+	struct obj_index *ix = calloc(c->no, sizeof(*ix));
+	struct obj_writer w;
+	struct obj_writer_opts wo = { .comp = c->t->o.comp };
+	int rc = f && ix ? obj_writer_init(&w, &wo) : SL_E_NOMEM;
+	size_t parsed = 0;
+
+	if (rc != 0) {
+		free(f);
+		free(ix);
+		c->err = rc;
+		return;
+	}
+	for (; rc == 0 && parsed < c->no; parsed++)
+		rc = obj_parse(c->o[parsed].body, c->o[parsed].len, &f[parsed], &ix[parsed]);
+	if (rc != 0)
+		parsed--;
+	for (size_t pi = 0; rc == 0 && pi < c->np; pi++) {
+		const struct cpart *cp = &c->p[pi];
+		for (uint32_t k = 0; rc == 0 && k < cp->npieces; k++) {
+			const struct cpiece *pc = &c->pc[cp->piece0 + k];
+			const struct obj_index *x = &ix[pc->obj];
+			int si = obj_find_stream(x, &cp->id);
+			if (si < 0)
+				continue;	/* a range over a gap: no batches */
+			const struct obj_stream *os = &x->streams[si];
+			for (uint32_t b = os->block0; rc == 0 && b < os->block0 + os->nblocks; b++) {
+				const struct obj_block *bl = &x->blocks[b];
+				struct obj_block_data d;
+				struct sl_rd it;
+				struct obj_batch bt;
+				rc = obj_block_decode(bl, c->o[pc->obj].body + bl->pos, bl->stored,
+						      OBJ_BLOCK_MAX, &d);
+				if (rc != 0)
+					break;
+				obj_batch_iter(&it, &d);
+				while (rc == 0 && obj_batch_next(&it, &bt) == 1) {
+					if (bt.base + bt.count - 1 < pc->first || bt.base > pc->last)
+						continue;
+					rc = obj_writer_add(&w, &cp->id, bt.base, bt.count, bt.max_ts,
+							    bt.bytes.p, bt.bytes.len);
+				}
+				obj_block_data_free(&d);
+			}
+		}
+	}
+	if (rc == 0)
+		rc = obj_writer_finish(&w, &c->meta, &c->obj, &c->objlen);
+	obj_writer_free(&w);
+	/* Where each partition landed, for the ranges' position and length. */
+	struct obj_footer nf;
+	struct obj_index nix;
+	if (rc == 0 && obj_parse(c->obj, c->objlen, &nf, &nix) == 0) {
+		for (size_t pi = 0; pi < c->np; pi++) {
+			int si = obj_find_stream(&nix, &c->p[pi].id);
+			if (si < 0)
+				continue;
+			const struct obj_stream *os = &nix.streams[si];
+			const struct obj_block *b0 = &nix.blocks[os->block0];
+			const struct obj_block *bn = &nix.blocks[os->block0 + os->nblocks - 1];
+			c->p[pi].pos = b0->pos;
+			c->p[pi].len = bn->pos + bn->stored - b0->pos;
+		}
+		obj_index_free(&nix);
+	}
+	for (size_t i = 0; i < parsed; i++)
+		obj_index_free(&ix[i]);
+	free(f);
+	free(ix);
+	c->err = rc;
+}
+
+/* The plan still holds: each partition's ranges [first, last] are still those of the inputs. */
+static int compaction_valid(struct tier *t, const struct compaction *c)
+{
+	for (size_t i = 0; i < c->np; i++) {
+		const struct cpart *cp = &c->p[i];
+		const struct mf_partition *mp = manifest_partition(t->m, cp->id.ns, cp->id.index);
+		const struct mf_range *r = mp ? manifest_range_find(mp, cp->first) : NULL;
+		if (!r || r->first != cp->first)
+			return 0;
+		size_t at = (size_t)(r - mp->ranges);
+		for (uint32_t k = 0; k < cp->npieces; k++, at++) {
+			const struct cpiece *pc = &c->pc[cp->piece0 + k];
+			if (at >= mp->nranges || mp->ranges[at].first != pc->first ||
+			    mp->ranges[at].last != pc->last ||
+			    mp->ranges[at].object != c->o[pc->obj].id)
+				return 0;
+		}
+	}
+	return 1;
+}
+
+static void compaction_put_done(void *arg, struct objstore_result *res)
+{
+	struct tier *t = arg;
+	struct compaction *c = t->cp;
+	int64_t now = loop_wall_ms();
+	uint64_t oid;
+	char why[256];
+
+	c->op = NULL;
+	if (res->err) {
+		log_warn(TAG, "compaction: uploading %s failed: %s; dropped", c->key,
+			 result_text(res, why, sizeof(why)));
+		compaction_end(t, 0);
+		return;
+	}
+	if (t->stats.fenced || !compaction_valid(t, c)) {
+		log_info(TAG, "compaction: the manifest moved on (retention, a deleted topic); %s is "
+			 "left for the collector", c->key);
+		compaction_end(t, 0);
+		return;
+	}
+	int rc = manifest_object_add(t->m, c->key, c->objlen, c->meta.created_ms, &oid);
+	for (size_t i = 0; rc == 0 && i < c->np; i++) {
+		const struct cpart *cp = &c->p[i];
+		struct mf_range r = { oid, cp->first, cp->last, cp->max_ts, cp->pos, cp->len };
+		rc = manifest_range_replace(t->m, cp->id.ns, cp->id.index, &r, now);
+	}
+	if (rc != 0) {
+		edit_failed(t, "compaction", rc);
+		compaction_end(t, 0);
+		return;
+	}
+	t->stats.compactions++;
+	t->stats.compacted_objects += c->no;
+	log_info(TAG, "compaction: %zu objects (%" PRIu64 " bytes) merged into %s (%zu bytes)", c->no,
+		 compaction_bytes(c) - c->objlen, c->key, c->objlen);
+	compaction_end(t, 1);
+	cycle(t);	/* commit the swap soon */
+}
+
+static void compaction_built(struct worker_job *j)
+{
+	struct compaction *c = (struct compaction *)j;
+	struct tier *t = c->t;
+
+	c->in_worker = 0;
+	if (c->err) {
+		log_warn(TAG, "compaction: cannot merge %zu objects: %s; dropped", c->no, sl_strerror(c->err));
+		compaction_end(t, 0);
+		return;
+	}
+	for (size_t i = 0; i < c->no; i++) {
+		free(c->o[i].body);
+		c->o[i].body = NULL;
+	}
+	if (objstore_put(t->os, c->key, c->obj, c->objlen, compaction_put_done, t, &c->op) != 0) {
+		c->op = NULL;
+		compaction_end(t, 0);
+	}
+}
+
+static void compaction_get(struct tier *t);
+
+static void compaction_got(void *arg, struct objstore_result *res)
+{
+	struct tier *t = arg;
+	struct compaction *c = t->cp;
+	char why[256];
+
+	c->op = NULL;
+	if (res->err) {
+		log_warn(TAG, "compaction: reading %s failed: %s; dropped", c->o[c->next_get].key,
+			 result_text(res, why, sizeof(why)));
+		compaction_end(t, 0);
+		return;
+	}
+	c->o[c->next_get].body = objstore_result_take_body(res, &c->o[c->next_get].len);
+	c->next_get++;
+	compaction_get(t);
+}
+
+static void compaction_get(struct tier *t)
+{
+	struct compaction *c = t->cp;
+
+	if (c->next_get < c->no) {
+		if (objstore_get(t->os, c->o[c->next_get].key, NULL, compaction_got, t, &c->op) != 0) {
+			c->op = NULL;
+			compaction_end(t, 0);
+		}
+		return;
+	}
+	c->meta.node = t->o.node;
+	c->meta.epoch = t->epoch;
+	c->meta.seq = t->seq++;
+	if (getrandom(&c->meta.nonce, sizeof(c->meta.nonce), GRND_NONBLOCK) !=
+	    (ssize_t)sizeof(c->meta.nonce))
+		c->meta.nonce = (uint64_t)loop_now_ms(t->l) * 0x9e3779b97f4a7c15ULL ^ c->meta.seq;
+	/* The merged data is as old as its oldest input: keep creation order meaningful. */
+	c->meta.created_ms = c->o[0].created;
+	for (size_t i = 1; i < c->no; i++)
+		if (c->o[i].created < c->meta.created_ms)
+			c->meta.created_ms = c->o[i].created;
+	if (obj_key(c->key, sizeof(c->key), &c->meta) < 0) {
+		compaction_end(t, 0);
+		return;
+	}
+	c->job.run = compaction_run;
+	c->job.done = compaction_built;
+	c->in_worker = 1;
+	worker_submit(t->wk, &c->job);
+}
+
+static void compaction_cancel(struct tier *t)
+{
+	if (t->cp && t->cp->op) {
+		objstore_cancel(t->os, t->cp->op);
+		t->cp->op = NULL;
+	}
+}
+
+static void on_compact_timer(struct loop *l, void *arg)
+{
+	struct tier *t = arg;
+	struct compaction *c;
+
+	if (!t->started || t->stats.fenced || t->cp)
+		return;
+	if (!(c = calloc(1, sizeof(*c)))) {
+		compact_arm(t, (uint64_t)t->o.compaction_interval_ms);
+		return;
+	}
+	c->t = t;
+	int rc = compaction_plan(t, c);
+	if (rc != 0) {
+		if (rc != SL_E_NOTFOUND)
+			log_warn(TAG, "compaction: cannot plan: %s", sl_strerror(rc));
+		compaction_free(c);
+		compact_arm(t, (uint64_t)t->o.compaction_interval_ms);
+		return;
+	}
+	t->cp = c;
+	compaction_get(t);
 }
 
 /* ---- reads ---- */

@@ -37,6 +37,15 @@
  * accepts t == NULL (no object store: the WAL is then never trimmed) and
  * does nothing.
  *
+ * Compaction: every sluice.compaction.interval.ms the oldest run of small
+ * objects (under half of sluice.upload.bytes, consecutive in creation
+ * order, at least 4, together at most sluice.upload.bytes) is read, merged
+ * into one object on the worker, PUT, and swapped in with REPLACE edits,
+ * one per partition, when every range it replaces is still there; the old
+ * objects retire and the collector deletes them after the grace period,
+ * so storage holds at most the merged copy twice, for that long.  The next
+ * compaction waits (bytes read + written) / sluice.compaction.bytes.per.sec.
+ *
  * S3 outages: uploads and commits are retried with backoff, forever, while
  * produce continues into the WAL; when the WAL fills, appends fail with
  * SL_E_FULL and the produce path waits for space (store_space_wait).
@@ -70,6 +79,8 @@ struct tier_options {
 	size_t tail_bytes;		/* sluice.tail.bytes: uploaded batches kept in memory */
 	int64_t gc_grace_ms;		/* sluice.objects.gc.grace.ms */
 	int64_t gc_interval_ms;		/* sluice.objects.gc.interval.ms */
+	int64_t compaction_interval_ms;	/* sluice.compaction.interval.ms; 0: no compaction */
+	uint64_t compaction_rate;	/* sluice.compaction.bytes.per.sec */
 };
 
 /* The store, WAL and object store are borrowed and must outlive the tier. */
@@ -154,6 +165,8 @@ struct tier_stats {
 	uint64_t commits, commit_failures;	/* manifest versions */
 	uint64_t trimmed;			/* WAL position trimmed to */
 	uint64_t gc_deleted;			/* keys the collector deleted */
+	uint64_t compactions, compacted_objects;	/* merges committed to the manifest, objects merged */
+	uint64_t compaction_aborts;		/* merges dropped (the state moved on, a failure) */
 	int fenced;				/* another writer took the manifest */
 };
 void tier_stats(const struct tier *t, struct tier_stats *st);

@@ -24,6 +24,7 @@ struct worker {
 	pthread_cond_t cv;
 	struct worker_job *todo, *todo_tail, *done, *done_tail;
 	int stop;
+	void (*at_exit)(void);
 };
 
 static void append(struct worker_job **head, struct worker_job **tail, struct worker_job *j)
@@ -59,6 +60,8 @@ static void *thread_main(void *arg)
 		(void)n;	/* the counter cannot overflow here; a failed wake would show in tests */
 	}
 	pthread_mutex_unlock(&w->mu);
+	if (w->at_exit)
+		w->at_exit();
 	return NULL;
 }
 
@@ -80,7 +83,7 @@ static void on_wake(struct loop *l, int fd, unsigned events, void *arg)
 	}
 }
 
-struct worker *worker_new(struct loop *l, int *err)
+struct worker *worker_new(struct loop *l, void (*at_exit)(void), int *err)
 {
 	struct worker *w = calloc(1, sizeof(*w));
 	sigset_t all, old;
@@ -91,6 +94,7 @@ struct worker *worker_new(struct loop *l, int *err)
 		return NULL;
 	}
 	w->l = l;
+	w->at_exit = at_exit;
 	w->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (w->efd == -1) {
 		*err = -errno;

@@ -28,8 +28,8 @@ struct worker_job {
 
 struct worker;
 
-/* A started worker, or NULL (*err says why). */
-struct worker *worker_new(struct loop *l, int *err);
+/* A started worker, or NULL (*err says why).  at_exit (may be NULL) runs on the thread as it ends. */
+struct worker *worker_new(struct loop *l, void (*at_exit)(void), int *err);
 void worker_submit(struct worker *w, struct worker_job *j);
 void worker_free(struct worker *w);
 

@@ -164,6 +164,8 @@ static int tb_tier(struct tbroker *b)
 		.tail_bytes = (size_t)b->cfg.tail_bytes,
 		.gc_grace_ms = b->cfg.gc_grace_ms,
 		.gc_interval_ms = b->cfg.gc_interval_ms,
+		.compaction_interval_ms = b->cfg.compaction_interval_ms,
+		.compaction_rate = (uint64_t)b->cfg.compaction_rate,
 	};
 	struct tb_ready r = { 0 };
 	char why[256];

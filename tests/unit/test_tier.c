@@ -330,12 +330,108 @@ static void test_commit_failure_keeps_the_wal(void)
 	tb_stop(&b);
 }
 
+/* ---- compaction ---- */
+
+static const char *const *compact_sets(void)
+{
+	static const char *s[12];
+	const char *const *base = tier_sets();
+	int n = 0;
+
+	while (base[n]) {
+		s[n] = base[n];
+		n++;
+	}
+	s[n++] = "sluice.upload.bytes=100000";
+	s[n++] = "sluice.compaction.interval.ms=30";
+	s[n] = NULL;
+	return s;
+}
+
+static uint64_t compactions(struct tbroker *b)
+{
+	struct tier_stats ts;
+
+	tier_stats(b->tier, &ts);
+	return ts.compactions;
+}
+
+/* Ten records a cycle, eight cycles: eight small objects. */
+static void produce_in_cycles(struct tbroker *b, const char *topic, int from)
+{
+	int64_t base;
+
+	for (int c = 0; c < 8; c++) {
+		uint64_t before = commits(b);
+		for (int i = 0; i < 10; i++) {
+			char v[16];
+			snprintf(v, sizeof(v), "v%d", from + c * 10 + i);
+			T_EQ(produce(b->fd, topic, v, &base), KERR_NONE);
+		}
+		wait_commits(b, before + 1);
+	}
+}
+
+static void test_compaction(void)
+{
+	struct tbroker b;
+	char vals[200][16];
+
+	rm_rf(OBJDIR);
+	T_EQ(tb_start(&b, WALP, 1, compact_sets()), 0);
+	if (b.fd < 0 || !b.tier) {
+		tb_stop(&b);
+		return;
+	}
+	T_EQ(create_topic(b.fd, "k"), KERR_NONE);
+	produce_in_cycles(&b, "k", 0);
+	for (int i = 0; i < 2000 && compactions(&b) == 0; i++)
+		pump(-1, 1);
+	T_CHECK(compactions(&b) >= 1);
+	wait_commits(&b, commits(&b) + 2);
+	const struct mf_partition *mp = manifest_partition(tier_manifest(b.tier),
+							   stream_id_of(stream_of(&b, "k"))->ns, 0);
+	T_CHECK(mp && mp->nranges < 8);
+	T_CHECK(tier_manifest(b.tier)->nobjects < 8);
+	T_CHECK(check_values(vals, fetch_values(b.fd, "k", 0, vals, 200), 0, 80));
+	/* The merged inputs go after their grace; the bucket holds what the manifest names. */
+	for (int i = 0; i < 1000 && count_files("data") != (int)tier_manifest(b.tier)->nobjects; i++)
+		pump(-1, 1);
+	T_EQ(count_files("data"), (int)tier_manifest(b.tier)->nobjects);
+	tb_stop(&b);
+
+	/* A blank WAL reads the merged objects. */
+	T_EQ(tb_start(&b, WALP, 1, compact_sets()), 0);
+	if (b.fd < 0 || !b.tier) {
+		tb_stop(&b);
+		return;
+	}
+	T_CHECK(check_values(vals, fetch_values(b.fd, "k", 0, vals, 200), 0, 80));
+
+	/* Stopped right after a merge, before the manifest swap is committed: the old objects serve. */
+	produce_in_cycles(&b, "k", 80);
+	uint64_t before = compactions(&b);
+	for (int i = 0; i < 2000 && compactions(&b) == before; i++)
+		pump(-1, 1);
+	T_CHECK(compactions(&b) > before);
+	tb_stop(&b);
+	T_EQ(tb_start(&b, WALP, 0, compact_sets()), 0);
+	if (b.fd < 0 || !b.tier) {
+		tb_stop(&b);
+		return;
+	}
+	T_EQ(high_watermark(b.fd, "k"), 160);
+	T_CHECK(check_values(vals, fetch_values(b.fd, "k", 0, vals, 200), 0, 160));
+	tb_stop(&b);
+}
+
 int main(void)
 {
 	log_set_level(LOG_WARN);
 	L = loop_new();
 	T_RUN(test_upload_trim_read_restart);
 	T_RUN(test_commit_failure_keeps_the_wal);
+	T_RUN(test_compaction);
 	loop_destroy(L);
 	rm_rf(OBJDIR);
 	unlink(WALP);

@@ -185,8 +185,8 @@ static int tb_tier(struct tbroker *b)
 	return kafka_restore_tier(b->k);
 }
 
-/* One uncompressed batch of one record whose value is v. */
-static uint8_t *__attribute__((unused)) batch(const char *v, size_t *len)
+/* One uncompressed batch of one record whose value is v and timestamp ts. */
+static __attribute__((unused)) uint8_t *batch_at(const char *v, int64_t ts, size_t *len)
 {
 	struct sl_wr w, r;
 	size_t at_len, at_crc;
@@ -208,8 +208,8 @@ static uint8_t *__attribute__((unused)) batch(const char *v, size_t *len)
 	(void)wr_reserve(&w, 4, &at_crc);
 	wr_i16(&w, 0);
 	wr_i32(&w, 0);
-	wr_i64(&w, 1700000000000);
-	wr_i64(&w, 1700000000000);
+	wr_i64(&w, ts);			/* base timestamp */
+	wr_i64(&w, ts);			/* max timestamp */
 	wr_i64(&w, -1);
 	wr_i16(&w, -1);
 	wr_i32(&w, -1);
@@ -222,8 +222,14 @@ static uint8_t *__attribute__((unused)) batch(const char *v, size_t *len)
 	return wr_take(&w, len);
 }
 
-/* Produce v7 of one batch to topic t partition 0; the partition's error code and base offset. */
-static int16_t __attribute__((unused)) produce(int fd, const char *t, const char *value, int64_t *base)
+static __attribute__((unused)) uint8_t *batch(const char *v, size_t *len)
+{
+	return batch_at(v, 1700000000000, len);
+}
+
+/* Produce v7 of one batch to t-part; the partition's error code (-100: no answer) and base offset. */
+static int16_t __attribute__((unused)) produce_to(int fd, const char *t, int32_t part, const char *value,
+						  int64_t ts, int64_t *base)
 {
 	struct arena a;
 	struct produce_req_partition_produce_data pd = { 0 };
@@ -231,7 +237,7 @@ static int16_t __attribute__((unused)) produce(int fd, const char *t, const char
 	struct produce_req rq;
 	struct produce_resp rs;
 	size_t len;
-	uint8_t *b = batch(value, &len);
+	uint8_t *b = batch_at(value, ts, &len);
 	int16_t err = -100;
 
 	arena_init(&a, 0);
@@ -239,7 +245,7 @@ static int16_t __attribute__((unused)) produce(int fd, const char *t, const char
 	rq.transactional_id = KC_NULL_STR;
 	rq.acks = -1;
 	rq.timeout_ms = 5000;
-	pd.index = 0;
+	pd.index = part;
 	pd.records.p = b;
 	pd.records.len = (int32_t)len;
 	td.name = kc_str_of(t, (int32_t)strlen(t));
@@ -255,6 +261,12 @@ static int16_t __attribute__((unused)) produce(int fd, const char *t, const char
 	arena_free(&a);
 	free(b);
 	return err;
+}
+
+/* produce_to partition 0 with the fixed timestamp of batch(). */
+static int16_t __attribute__((unused)) produce(int fd, const char *t, const char *value, int64_t *base)
+{
+	return produce_to(fd, t, 0, value, 1700000000000, base);
 }
 
 /* ListOffsets v1 latest: the high watermark of t-0, or -100 on a protocol failure. */

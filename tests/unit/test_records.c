@@ -14,76 +14,13 @@
 #define WAL "build/test-records-wal"
 #define DAY_MS 86400000LL
 
-/* One uncompressed batch of one record with value v and timestamp ts. */
-static uint8_t *ts_batch(const char *v, int64_t ts, size_t *len)
-{
-	struct sl_wr w, r;
-	size_t at_len, at_crc;
-	size_t vl = strlen(v);
-
-	wr_init(&r, 0);
-	wr_i8(&r, 0);
-	wr_varlong(&r, 0);
-	wr_varint(&r, 0);
-	wr_varint(&r, -1);		/* null key */
-	wr_varint(&r, (int32_t)vl);
-	wr_bytes(&r, v, vl);
-	wr_varint(&r, 0);		/* no headers */
-	wr_init(&w, 0);
-	wr_i64(&w, 0);
-	(void)wr_reserve(&w, 4, &at_len);
-	wr_i32(&w, -1);
-	wr_i8(&w, 2);
-	(void)wr_reserve(&w, 4, &at_crc);
-	wr_i16(&w, 0);
-	wr_i32(&w, 0);
-	wr_i64(&w, ts);			/* base timestamp */
-	wr_i64(&w, ts);			/* max timestamp */
-	wr_i64(&w, -1);
-	wr_i16(&w, -1);
-	wr_i32(&w, -1);
-	wr_i32(&w, 1);
-	wr_varint(&w, (int32_t)r.len);
-	wr_bytes(&w, r.p, r.len);
-	wr_free(&r);
-	wr_patch_i32(&w, at_len, (int32_t)(w.len - 12));
-	wr_patch_u32(&w, at_crc, crc32c(0, w.p + 21, w.len - 21));
-	return wr_take(&w, len);
-}
-
-/* Produce v7 of one batch to t-part; the base offset, or -100 - error code. */
+/* Produce one record to t-part at ts; the base offset, or -100 - error code (-100: no answer). */
 static int64_t ts_produce(int fd, const char *t, int32_t part, const char *value, int64_t ts)
 {
-	struct arena a;
-	struct produce_req_partition_produce_data pd = { 0 };
-	struct produce_req_topic_produce_data td = { 0 };
-	struct produce_req rq;
-	struct produce_resp rs;
-	size_t len;
-	uint8_t *b = ts_batch(value, ts, &len);
-	int64_t base = -100;
+	int64_t base = -1;
+	int16_t err = produce_to(fd, t, part, value, ts, &base);
 
-	arena_init(&a, 0);
-	kc_defaults(&kc_produce_req, &rq);
-	rq.transactional_id = KC_NULL_STR;
-	rq.acks = -1;
-	rq.timeout_ms = 5000;
-	pd.index = part;
-	pd.records.p = b;
-	pd.records.len = (int32_t)len;
-	td.name = kstr(t);
-	td.partition_data = &pd;
-	td.partition_data_n = 1;
-	rq.topic_data = &td;
-	rq.topic_data_n = 1;
-	if (roundtrip(fd, 0, 7, &rq, &rs, &a) == 0 && rs.responses_n == 1 &&
-	    rs.responses[0].partition_responses_n == 1) {
-		int16_t err = rs.responses[0].partition_responses[0].error_code;
-		base = err ? -100 - err : rs.responses[0].partition_responses[0].base_offset;
-	}
-	arena_free(&a);
-	free(b);
-	return base;
+	return err == -100 ? -100 : err ? -100 - err : base;
 }
 
 /* CreateTopics v4 with up to one config override (key NULL: none). */
@@ -446,7 +383,7 @@ static void test_retention_policies(void)
 	struct tbroker b;
 	int64_t now = loop_wall_ms();
 	size_t blen;
-	free(ts_batch("0123456789", 0, &blen));
+	free(batch_at("0123456789", 0, &blen));
 
 	T_EQ(tb_start(&b, WAL, 1, sets), 0);
 	/* the broker's hour */

@@ -181,6 +181,22 @@ static void dump_line(const char *line, void *arg)
 	log_debug("config", "%s", line);
 }
 
+static void stop_now(struct loop *l, void *arg)
+{
+	loop_stop(l);
+}
+
+/* One more turn of the loop, for the deferred tasks that free what was just closed. */
+static void drain_loop(struct loop *l)
+{
+	struct loop_timer t;
+
+	loop_timer_init(&t, stop_now, NULL);
+	loop_timer_set(l, &t, 0);
+	(void)loop_run(l);
+	loop_timer_cancel(l, &t);
+}
+
 /* Shared storage: the object store and what it needs. */
 struct shared {
 	struct httpc *http;
@@ -471,6 +487,9 @@ out:
 	for (int i = 0; i < stop.nbuttons; i++)
 		close(stop.buttons[i]);
 	server_destroy(srv);
+	/* Closed connections are freed by a deferred task: let it run. */
+	if (l)
+		drain_loop(l);
 	/* Pending appends complete (or fail) before the layers that wait on them go. */
 	if (w)
 		wal_close(w);

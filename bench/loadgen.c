@@ -10,6 +10,8 @@
  *   options: --size BYTES (1024)  --acks all|1|0 (all)  --partitions P (1)
  *            --linger-ms MS (5)  --compression none|gzip|snappy|lz4|zstd (none)
  *            --timeout S (120: seconds without progress before giving up)
+ *            --rate R (0: as fast as librdkafka accepts; else R records per second)
+ *            --payload text|random (text)
  *
  * This program is built with the system compiler against the system
  * librdkafka, not with the broker's musl toolchain: it is a client, and the
@@ -27,6 +29,20 @@
  * produce() sees under full load.  Payloads are one shared buffer handed to
  * librdkafka without copying (it lives until every report is in).
  * Idempotence is off so every client speaks the same plain Produce request.
+ *
+ * Rate (--rate R): record i is handed over no earlier than i / R seconds
+ * after the clock starts; while ahead of that schedule we serve delivery
+ * reports and sleep (at most 1 ms at a time).  A rate the broker sustains
+ * keeps librdkafka's queue short, so the latencies are a record's round trip
+ * (linger included) rather than its wait behind the queue; a rate it does not
+ * sustain falls behind the schedule and degrades into the unlimited case.
+ *
+ * Payload (--payload): "text" repeats the alphabet, which any compressor
+ * shrinks to almost nothing; "random" gives every record different bytes
+ * (a window into PAYLOAD_POOL bytes of xorshift64 output, moving by the
+ * record size), so a block compressor storing up to a few MiB at a time finds
+ * nothing to remove, as with data a producer compressed already.  Both are
+ * made before the clock starts.
  *
  * Consume phase.  No consumer group: partitions 0..P-1 are assigned
  * explicitly at RD_KAFKA_OFFSET_BEGINNING.  librdkafka 2.0 still insists on a
@@ -49,7 +65,7 @@
  * record (consume) arrives for --timeout seconds, the run fails.
  *
  * Output (stdout, one line per phase; "mock " prefixes the lines in mock mode):
- *   produce records=N bytes=B seconds=S mb_per_s=X records_per_s=Y p50_ms=A p99_ms=B errors=E
+ *   produce records=N bytes=B seconds=S mb_per_s=X records_per_s=Y p50_ms=A p99_ms=B max_ms=C errors=E
  *   consume records=N bytes=B seconds=S mb_per_s=X records_per_s=Y errors=E
  * and in mock mode the consume line ends with rereads=K (see run_consume()).
  * MB is 2^20 bytes, as Kafka's own performance tools count.  Bytes are payload
@@ -77,6 +93,13 @@
 #define MIB       (1024.0 * 1024.0)
 /* Consume errors printed to stderr before we only count them. */
 #define MAX_PRINTED_ERRORS 5
+/*
+ * --payload random: bytes of pseudo-random data the records are windows into.
+ * A window comes back every PAYLOAD_POOL bytes produced, so every
+ * PAYLOAD_POOL / P bytes of one of P partitions: above the broker's 1 MiB
+ * object blocks up to 32 partitions, so no block holds a record twice.
+ */
+#define PAYLOAD_POOL (32L * 1024 * 1024)
 
 struct opts {
 	const char *mode;
@@ -89,6 +112,8 @@ struct opts {
 	int linger_ms;
 	const char *compression;
 	int timeout_s;
+	long rate;		/* records per second, 0 unlimited */
+	int random_payload;
 };
 
 /* Shared between the produce loop and on_delivery(); both run on the main
@@ -110,6 +135,7 @@ struct phase_result {
 	double seconds;
 	double p50_ms;
 	double p99_ms;
+	double max_ms;
 	long errors;
 };
 
@@ -140,6 +166,7 @@ static void usage(void)
 		"usage: loadgen produce --bootstrap HOST:PORT --topic T --records N [--size B]\n"
 		"                       [--acks all|1|0] [--partitions P] [--linger-ms MS]\n"
 		"                       [--compression none|gzip|snappy|lz4|zstd] [--timeout S]\n"
+		"                       [--rate RECORDS_PER_S] [--payload text|random]\n"
 		"       loadgen consume --bootstrap HOST:PORT --topic T --records N [--partitions P]\n"
 		"                       [--timeout S]\n"
 		"       loadgen mock --topic T --records N [produce options]\n");
@@ -177,6 +204,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	o->linger_ms = 5;
 	o->compression = "none";
 	o->timeout_s = 120;
+	o->rate = 0;
+	o->random_payload = 0;
 
 	for (i = 2; i < argc; i += 2) {
 		const char *k = argv[i];
@@ -217,6 +246,15 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			if (parse_long(k, val, 1, 86400, &v) != 0)
 				return -1;
 			o->timeout_s = (int)v;
+		} else if (strcmp(k, "--rate") == 0) {
+			if (parse_long(k, val, 0, 100000000L, &o->rate) != 0)
+				return -1;
+		} else if (strcmp(k, "--payload") == 0) {
+			if (strcmp(val, "text") != 0 && strcmp(val, "random") != 0) {
+				fprintf(stderr, "loadgen: --payload wants text or random\n");
+				return -1;
+			}
+			o->random_payload = strcmp(val, "random") == 0;
 		} else {
 			fprintf(stderr, "loadgen: unknown option %s\n", k);
 			return -1;
@@ -283,7 +321,7 @@ static void print_result(const char *label, const char *phase, const struct phas
 	       label, phase, r->records, r->bytes, r->seconds, (double)r->bytes / MIB / s,
 	       (double)r->records / s);
 	if (with_latency)
-		printf(" p50_ms=%.3f p99_ms=%.3f", r->p50_ms, r->p99_ms);
+		printf(" p50_ms=%.3f p99_ms=%.3f max_ms=%.3f", r->p50_ms, r->p99_ms, r->max_ms);
 	printf(" errors=%ld", r->errors);
 	if (rereads >= 0)
 		printf(" rereads=%ld", rereads);
@@ -292,6 +330,62 @@ static void print_result(const char *label, const char *phase, const struct phas
 }
 
 /* ---- produce ---- */
+
+/*
+ * The payload buffer: o->size bytes of the alphabet, or for --payload random
+ * PAYLOAD_POOL + o->size bytes of xorshift64 output (record_payload() picks
+ * each record's window).  NULL when out of memory.
+ */
+static char *make_payload(const struct opts *o)
+{
+	size_t n = (size_t)o->size + (o->random_payload ? (size_t)PAYLOAD_POOL : 0);
+	char *p = malloc(n + 8);
+	uint64_t x = 0x9e3779b97f4a7c15ULL;
+	size_t i;
+
+	if (p == NULL)
+		return NULL;
+	if (!o->random_payload) {
+		for (i = 0; i < n; i++)
+			p[i] = (char)('a' + i % 26);
+		return p;
+	}
+	for (i = 0; i < n; i += 8) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		memcpy(p + i, &x, 8);
+	}
+	return p;
+}
+
+static char *record_payload(const struct opts *o, char *payload, long i)
+{
+	if (!o->random_payload)
+		return payload;
+	return payload + (size_t)(((uint64_t)i * (uint64_t)o->size) % (uint64_t)PAYLOAD_POOL);
+}
+
+/* --rate: serve delivery reports until the clock reaches due (ns). */
+static void pace(rd_kafka_t *rk, int64_t due)
+{
+	int64_t left;
+
+	while ((left = due - now_ns()) > 0) {
+		struct timespec ts;
+
+		rd_kafka_poll(rk, 0);
+		left = due - now_ns();
+		if (left <= 0)
+			break;
+		if (left > NS_PER_MS)
+			left = NS_PER_MS;
+		ts.tv_sec = 0;
+		ts.tv_nsec = (long)left;
+		while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+			;
+	}
+}
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
@@ -465,13 +559,11 @@ static int run_produce(const struct opts *o, const char *bootstrap, int create,
 	ps.records = o->records;
 	ps.sent_ns = calloc((size_t)o->records, sizeof *ps.sent_ns);
 	ps.lat_ns = calloc((size_t)o->records, sizeof *ps.lat_ns);
-	payload = malloc(o->size > 0 ? (size_t)o->size : 1);
+	payload = make_payload(o);
 	if (ps.sent_ns == NULL || ps.lat_ns == NULL || payload == NULL) {
 		fprintf(stderr, "loadgen: out of memory for %ld records\n", o->records);
 		goto out;
 	}
-	for (i = 0; i < o->size; i++)
-		payload[i] = (char)('a' + i % 26);
 
 	conf = rd_kafka_conf_new();
 	if (conf_set(conf, "bootstrap.servers", bootstrap) ||
@@ -504,10 +596,12 @@ static int run_produce(const struct opts *o, const char *bootstrap, int create,
 	t0 = now_ns();
 	ps.last_report_ns = t0;
 	for (i = 0; i < o->records; i++) {
+		if (o->rate > 0)
+			pace(rk, t0 + (int64_t)((double)i * NS_PER_S / (double)o->rate));
 		for (;;) {
 			ps.sent_ns[i] = now_ns();
-			if (rd_kafka_produce(rkt, RD_KAFKA_PARTITION_UA, 0, payload, (size_t)o->size,
-					     NULL, 0, (void *)(uintptr_t)i) == 0)
+			if (rd_kafka_produce(rkt, RD_KAFKA_PARTITION_UA, 0, record_payload(o, payload, i),
+					     (size_t)o->size, NULL, 0, (void *)(uintptr_t)i) == 0)
 				break;
 			if (rd_kafka_last_error() != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
 				fprintf(stderr, "loadgen: produce: %s\n",
@@ -539,6 +633,7 @@ static int run_produce(const struct opts *o, const char *bootstrap, int create,
 	r.seconds = (double)(ps.last_report_ns - t0) / NS_PER_S;
 	r.p50_ms = percentile_ms(ps.lat_ns, ps.n_lat, 50);
 	r.p99_ms = percentile_ms(ps.lat_ns, ps.n_lat, 99);
+	r.max_ms = ps.n_lat > 0 ? (double)ps.lat_ns[ps.n_lat - 1] / NS_PER_MS : 0.0;
 	r.errors = ps.n_errors;
 	print_result(label, "produce", &r, 1, -1);
 	if (ps.n_errors > 0) {

@@ -13,7 +13,13 @@
 #   BENCH_SET         extra broker settings, "key=value key=value" (none)
 #   BENCH_WAL_SIZES   block sizes of the WAL section ("4096 65536 1048576")
 #   BENCH_WAL_SECONDS seconds per run in the WAL section (4; 18 runs)
-#   BENCH_ONLY        "wal" runs only the WAL section, "kafka" only the rest
+#   BENCH_S3_MIB      MiB produced, then read back cold, in the shared-storage
+#                     section (256)
+#   BENCH_S3_PARTITIONS  partitions in the shared-storage section (4)
+#   BENCH_S3_RATE     records/s of its latency runs (5000)
+#   BENCH_S3_SECONDS  seconds of each latency run (20)
+#   BENCH_ONLY        "wal" runs only the WAL section, "kafka" only
+#                     produce/consume, "s3" only the shared-storage section
 #
 # Steps: build build/bench/loadgen with the system gcc against librdkafka;
 # format a fresh WAL (build/bench/data/wal unless BENCH_WAL says otherwise);
@@ -29,6 +35,11 @@
 #
 # Then the WAL section: build/bench/walbench (bench/walbench.c) beside fio,
 # each block size on both write paths; see wal_bench below.
+#
+# Then the shared-storage section against s3rver (node_modules): cold reads
+# beside raw ranged GETs of the same bytes, the upload requests per GiB, and
+# produce latency with uploads running beside uploads held back; see s3_bench
+# below.  s3rver is stopped on every exit path too.
 set -eu
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -49,6 +60,12 @@ broker=""
 wal_sizes=${BENCH_WAL_SIZES:-4096 65536 1048576}
 wal_secs=${BENCH_WAL_SECONDS:-4}
 only=${BENCH_ONLY:-}
+s3_mib=${BENCH_S3_MIB:-256}
+s3_partitions=${BENCH_S3_PARTITIONS:-4}
+s3_rate=${BENCH_S3_RATE:-5000}
+s3_secs=${BENCH_S3_SECONDS:-20}
+s3rver=""
+broker_log=$out/broker.log
 
 die() {
 	echo "bench: $*" >&2
@@ -81,7 +98,19 @@ stop_broker() {
 	wait "$broker" 2>/dev/null || true
 	broker=""
 }
-trap stop_broker EXIT
+
+stop_s3rver() {
+	[ -n "$s3rver" ] || return 0
+	kill "$s3rver" 2>/dev/null || true
+	wait "$s3rver" 2>/dev/null || true
+	s3rver=""
+}
+
+cleanup() {
+	stop_broker
+	stop_s3rver
+}
+trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
@@ -92,8 +121,8 @@ phase_failed() { # what errfile
 		status=0
 		wait "$broker" || status=$?
 		broker=""
-		show_tail "$out/broker.log"
-		die "$1 failed: the broker died (exit status $status), see $out/broker.log"
+		show_tail "$broker_log"
+		die "$1 failed: the broker died (exit status $status), see $broker_log"
 	fi
 	die "$1 failed, see $2"
 }
@@ -147,6 +176,26 @@ pick_port() {
 		tries=$((tries + 1))
 	done
 	return 1
+}
+
+# Start `build/sluice serve "$@"` (output in $broker_log) and wait until it
+# answers Metadata on 127.0.0.1:$port; stop the run if it dies or does not.
+start_broker() {
+	build/sluice serve "$@" >"$broker_log" 2>&1 &
+	broker=$!
+	i=0
+	until kcat -b "127.0.0.1:$port" -L -m 1 >/dev/null 2>&1; do
+		if ! kill -0 "$broker" 2>/dev/null; then
+			status=0
+			wait "$broker" || status=$?
+			broker=""
+			show_tail "$broker_log"
+			die "the broker exited during startup (status $status), see $broker_log"
+		fi
+		i=$((i + 1))
+		[ $i -lt 30 ] || { show_tail "$broker_log"; die "the broker did not answer Metadata on port $port within 30 s"; }
+		sleep 1
+	done
 }
 
 # ---- the WAL beside fio ----
@@ -262,17 +311,229 @@ PY
 	echo "raw results: $res"
 }
 
+# ---- shared storage against s3rver ----
+#
+# One s3rver (node_modules/s3rver, data in build/bench/s3/data, log
+# build/bench/s3/s3rver.log) with one bucket, "bench"; each broker below gets
+# its own prefix of it, a WAL formatted afresh (build/bench/s3/wal), the
+# default settings of kernel/sluice.properties unless named, and records of
+# BENCH_SIZE random bytes (loadgen --payload random: zstd finds nothing to
+# take out, so stored bytes are about payload bytes).  BENCH_SET does not
+# apply here.
+#
+#   cold/    produce BENCH_S3_MIB MiB over BENCH_S3_PARTITIONS partitions, as
+#            fast as the broker takes them; wait until the manifest holds
+#            every record (bench/s3bench.py wait); count the write requests
+#            (s3bench.py cost); consume from memory (sluice.tail.bytes is
+#            twice the data, so nothing left memory: a control); restart the
+#            broker, which then holds nothing in memory, and consume
+#            everything from offset 0 (from the objects); then, broker
+#            stopped, replay the GETs the broker's block cache makes as raw
+#            ranged GETs with boto3 (s3bench.py rawread), as many at a time
+#            as there are partitions, and one at a time.
+#   quiet/   produce BENCH_S3_RATE records/s for BENCH_S3_SECONDS with
+#            uploads held back (sluice.upload.bytes 1 TiB, interval one day:
+#            the WAL keeps everything);
+#   upload/  the same load with the default upload settings; then wait for
+#            the manifest and count the write requests again.
+#
+# Every step's key=value line goes to build/bench/s3/results.txt, prefixed
+# with the step's name; the table is printed from there.
+s3_bench() {
+	s3js=node_modules/s3rver/bin/s3rver.js
+	command -v node >/dev/null 2>&1 || die "node is missing: the shared-storage section runs s3rver with it"
+	[ -f "$s3js" ] || die "$s3js is missing (make deps installs it)"
+	python3 -c 'import boto3' 2>/dev/null || die "python3 cannot import boto3 (apt-get install python3-boto3)"
+	s3dir=$out/s3
+	rm -rf "$s3dir"
+	mkdir -p "$s3dir/data"
+	s3log=$s3dir/s3rver.log
+	res=$s3dir/results.txt
+	: >"$res"
+	s3port=$(pick_port) || die "found no free port for s3rver"
+	# FORCE_COLOR=1: only in colour do s3rver's request lines keep their
+	# method and path, which s3bench.py counts.  --openssl-legacy-provider:
+	# s3rver's list tokens use DES (tests/s3/env.py).
+	FORCE_COLOR=1 node --openssl-legacy-provider "$s3js" -d "$s3dir/data" -a 127.0.0.1 \
+		-p "$s3port" --configure-bucket bench >"$s3log" 2>&1 &
+	s3rver=$!
+	i=0
+	until grep -q 'S3rver listening' "$s3log" 2>/dev/null; do
+		if ! kill -0 "$s3rver" 2>/dev/null; then
+			s3rver=""
+			show_tail "$s3log"
+			die "s3rver exited during startup, see $s3log"
+		fi
+		i=$((i + 1))
+		[ $i -lt 300 ] || { show_tail "$s3log"; die "s3rver did not start within 30 s, see $s3log"; }
+		sleep 0.1
+	done
+	endpoint=http://127.0.0.1:$s3port
+	port=$(pick_port) || die "found no free port"
+	s3_bytes=$((s3_mib * 1048576 / size * size))
+	s3_records=$((s3_bytes / size))
+	[ "$s3_records" -gt 0 ] || die "BENCH_S3_MIB=$s3_mib holds no record of $size bytes"
+	lat_records=$((s3_rate * s3_secs))
+	[ "$lat_records" -gt 0 ] || die "BENCH_S3_RATE and BENCH_S3_SECONDS must be above 0"
+	pp="--partitions $s3_partitions --size $size --payload random --acks $acks --linger-ms $linger_ms --compression $compression"
+	stamp=$(date +%s)-$$
+	echo "bench: shared storage against s3rver on $endpoint, $s3_partitions partitions;" \
+		"cold reads of $s3_mib MiB, then $s3_secs s at $s3_rate records/s twice"
+
+	# -- cold reads, and the cost of uploading them
+	topic=s3-cold-$stamp
+	s3_broker cold format cold --set "sluice.tail.bytes=$((s3_bytes * 2))"
+	# shellcheck disable=SC2086 # $pp is a list of words on purpose
+	s3_step produce "s3 produce" "$out/loadgen" produce --bootstrap "127.0.0.1:$port" \
+		--topic "$topic" --records "$s3_records" $pp
+	s3_step committed "waiting for the uploads" s3_tool cold wait --topic "$topic" \
+		--records "$s3_records" --timeout 300
+	s3_step cost "counting the uploads" s3_tool cold cost --log "$s3log" --bytes "$s3_bytes"
+	from=$(($(wc -l <"$s3log") + 1))
+	s3_step hot "s3 consume from memory" "$out/loadgen" consume --bootstrap "127.0.0.1:$port" \
+		--topic "$topic" --records "$s3_records" --partitions "$s3_partitions"
+	to=$(($(wc -l <"$s3log") + 1))
+	stop_broker
+	s3_step hotreq "counting the reads from memory" s3_tool cold requests --log "$s3log" \
+		--from-line "$from" --to-line "$to"
+	s3_broker cold keep cold-restarted --set "sluice.tail.bytes=$((s3_bytes * 2))"
+	from=$(($(wc -l <"$s3log") + 1))
+	s3_step cold "s3 consume from objects" "$out/loadgen" consume --bootstrap "127.0.0.1:$port" \
+		--topic "$topic" --records "$s3_records" --partitions "$s3_partitions"
+	to=$(($(wc -l <"$s3log") + 1))
+	stop_broker
+	s3_step coldreq "counting the cold reads" s3_tool cold requests --log "$s3log" \
+		--from-line "$from" --to-line "$to"
+	s3_step rawpar "raw GETs" s3_tool cold rawread --topic "$topic" --parallel "$s3_partitions"
+	s3_step rawseq "raw GETs" s3_tool cold rawread --topic "$topic" --parallel 1
+
+	# -- produce latency with uploads held back, then running
+	topic=s3-lat-$stamp
+	s3_broker quiet format quiet --set sluice.upload.bytes=1099511627776 \
+		--set sluice.upload.interval.ms=86400000
+	# shellcheck disable=SC2086
+	s3_step quiet "s3 produce, uploads held back" "$out/loadgen" produce \
+		--bootstrap "127.0.0.1:$port" --topic "$topic" --records "$lat_records" --rate "$s3_rate" $pp
+	s3_step quietreq "counting requests" s3_tool quiet requests --log "$s3log"
+	stop_broker
+	s3_broker upload format upload
+	# shellcheck disable=SC2086
+	s3_step upload "s3 produce, uploads running" "$out/loadgen" produce \
+		--bootstrap "127.0.0.1:$port" --topic "$topic" --records "$lat_records" --rate "$s3_rate" $pp
+	s3_step uploaded "waiting for the uploads" s3_tool upload wait --topic "$topic" \
+		--records "$lat_records" --timeout 300
+	s3_step uploadcost "counting the uploads" s3_tool upload cost --log "$s3log" \
+		--bytes "$((lat_records * size))"
+	stop_broker
+	stop_s3rver
+	s3_report
+}
+
+# A broker for the shared-storage section: prefix of the bucket, "format" (a
+# fresh WAL) or "keep", the name of its log (build/bench/s3/broker-NAME.log),
+# then --set words of its own.
+s3_broker() {
+	s3_prefix=$1
+	s3_format=$2
+	broker_log=$s3dir/broker-$3.log
+	shift 3
+	set -- --config "$config" --set "listeners=PLAINTEXT://127.0.0.1:$port" \
+		--set "sluice.wal.device=$top/$s3dir/wal" --set "sluice.wal.capacity.bytes=$wal_bytes" \
+		--set "sluice.objects.url=s3://bench/$s3_prefix?region=us-east-1&endpoint=$endpoint&path_style=true" \
+		--set sluice.s3.access.key=S3RVER --set sluice.s3.secret.key=S3RVER "$@"
+	if [ "$s3_format" = format ]; then
+		build/sluice format --force "$@" >"$s3dir/format.log" 2>&1 || {
+			show_tail "$s3dir/format.log"
+			die "'sluice format' failed, see $s3dir/format.log"
+		}
+	fi
+	start_broker "$@"
+}
+
+# bench/s3bench.py against s3rver's bucket, below prefix $1.
+s3_tool() {
+	p=$1
+	shift
+	python3 bench/s3bench.py --endpoint "$endpoint" --bucket bench --prefix "$p" "$@"
+}
+
+# One step: run the command as a phase (the broker watched), keep its line
+# in the results under the step's name.
+s3_step() { # name what command...
+	n=$1
+	w=$2
+	shift 2
+	run_phase "$w" "$s3dir/$n.out" "$s3dir/$n.err" "$@"
+	[ -s "$s3dir/$n.out" ] || die "$w printed nothing, see $s3dir/$n.err"
+	sed "s/^/$n /" "$s3dir/$n.out" >>"$res"
+}
+
+s3_report() {
+	echo
+	echo "shared storage: s3rver $(node -e 'console.log(require("./node_modules/s3rver/package.json").version)' 2>/dev/null)" \
+		"(node $(node --version)) on 127.0.0.1, files in $s3dir/data, on the same CPUs as the broker;" \
+		"$s3_partitions partitions, records of $size random bytes, acks=$acks; MB = 2^20 bytes"
+	python3 - "$res" "$s3_mib" "$s3_rate" "$s3_secs" "$size" <<'PY'
+import sys
+rows = {}
+for line in open(sys.argv[1]):
+    f = line.split()
+    rows[f[0]] = dict(x.split("=", 1) for x in f[2:] if "=" in x)
+mib, rate, secs, size = sys.argv[2], int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
+g = lambda step, key: rows.get(step, {}).get(key, "?")
+print()
+print("cold reads: %s MiB produced, uploaded, broker restarted, everything read from offset 0" % mib)
+print("%-50s %9s %9s %6s %12s" % ("reader", "MB/s", "seconds", "GETs", "bytes"))
+print("%-50s %9s %9s %6s %12s" % ("sluice consume, from objects (restarted broker)", g("cold", "mb_per_s"),
+      g("cold", "seconds"), g("coldreq", "data_gets"), g("cold", "bytes")))
+for step, k in (("rawpar", g("rawpar", "parallel")), ("rawseq", "1")):
+    print("%-50s %9s %9s %6s %12s" % ("raw ranged GETs of the same blocks, %s at a time" % k,
+          g(step, "mb_per_s"), g(step, "seconds"), g(step, "gets"), g(step, "bytes")))
+print("%-50s %9s %9s %6s %12s" % ("control: sluice consume, from memory (before)", g("hot", "mb_per_s"),
+      g("hot", "seconds"), g("hotreq", "data_gets"), g("hot", "bytes")))
+print("sluice bytes are payload, raw bytes the blocks' stored bytes; GETs of data objects, indexes included")
+print()
+print("upload cost at the default upload settings (write requests: PUT, UploadPart, Create/Complete"
+      "MultipartUpload, all PUT-class on S3)")
+print("%-36s %8s %9s %9s %9s %10s %8s" % ("run", "objects", "avg MiB", "versions", "requests",
+      "multipart", "per GiB"))
+for step, label in (("cost", "%s MiB as fast as possible" % mib),
+                    ("uploadcost", "%d records/s for %s s" % (rate, secs))):
+    mp = sum(int(g(step, k)) for k in ("part_puts", "mpu_creates", "mpu_completes")
+             if g(step, k) != "?")
+    print("%-36s %8s %9s %9s %9s %10d %8s" % (label, g(step, "objects"), g(step, "avg_object_mib"),
+          g(step, "manifest_versions"), g(step, "writes"), mp, g(step, "writes_per_gib")))
+print("after produce, waited %s s (%s MiB run) and %s s (rate-limited run) until the manifest held every record"
+      % (g("committed", "seconds"), mib, g("uploaded", "seconds")))
+print()
+print("produce latency, %d records/s (%.2f MB/s) for %s s, acks=all" % (rate, rate * size / 2**20, secs))
+print("%-50s %9s %9s %9s %9s" % ("broker", "p50 ms", "p99 ms", "max ms", "objects"))
+print("%-50s %9s %9s %9s %9s" % ("uploads held back (1 TiB / 1 day)", g("quiet", "p50_ms"),
+      g("quiet", "p99_ms"), g("quiet", "max_ms"), int(g("quietreq", "object_puts")) +
+      int(g("quietreq", "mpu_creates"))))
+print("%-50s %9s %9s %9s %9s" % ("uploads running (defaults)", g("upload", "p50_ms"),
+      g("upload", "p99_ms"), g("upload", "max_ms"), g("uploadcost", "objects")))
+print("compaction is not built yet: its row (produce with compaction running) will go here")
+PY
+	echo "raw results: $res; logs: $s3dir/*.log"
+}
+
 # ---- preconditions and build ----
 mkdir -p "$out"
 if [ "$only" = wal ]; then
 	wal_bench
 	exit 0
 fi
+case $only in "" | kafka | s3) ;; *) die "BENCH_ONLY=$only: wal, kafka or s3" ;; esac
 [ -x build/sluice ] || die "build/sluice is missing: run 'make' first"
 [ -f "$config" ] || die "$config is missing"
 command -v kcat >/dev/null 2>&1 || die "kcat is missing (make deps installs it)"
 gcc -std=c11 -O2 -Wall -Wextra -Werror -o "$out/loadgen" bench/loadgen.c -lrdkafka -lpthread ||
 	die "could not build $out/loadgen (librdkafka-dev missing? make deps installs it)"
+if [ "$only" = s3 ]; then
+	s3_bench
+	exit 0
+fi
 
 # ---- broker ----
 port=$(pick_port) || die "found no free port"
@@ -303,22 +564,7 @@ if [ -n "$wal_arg" ]; then
 		die "'sluice format' failed, see $out/format.log"
 	}
 fi
-build/sluice serve "$@" >"$out/broker.log" 2>&1 &
-broker=$!
-
-i=0
-until kcat -b "127.0.0.1:$port" -L -m 1 >/dev/null 2>&1; do
-	if ! kill -0 "$broker" 2>/dev/null; then
-		status=0
-		wait "$broker" || status=$?
-		broker=""
-		show_tail "$out/broker.log"
-		die "the broker exited during startup (status $status), see $out/broker.log"
-	fi
-	i=$((i + 1))
-	[ $i -lt 30 ] || { show_tail "$out/broker.log"; die "the broker did not answer Metadata on port $port within 30 s"; }
-	sleep 1
-done
+start_broker "$@"
 
 common="--records $records --size $size --partitions $partitions --acks $acks --linger-ms $linger_ms --compression $compression"
 topic="bench-$(date +%s)-$$"
@@ -392,4 +638,6 @@ build/bench/crcbench 4096 200000
 if [ "$only" != kafka ]; then
 	echo
 	wal_bench
+	echo
+	s3_bench
 fi

@@ -262,9 +262,42 @@ static void on_cold(void *arg, int err)
 		build_and_reply(kr);
 }
 
+/* The partition exists and the fetch offset is below its memory tail. */
+static int is_cold(struct kreq *kr, struct fetch_req_fetch_topic *ft,
+		   struct fetch_req_fetch_partition *fp, struct stream **s)
+{
+	return lookup(kr, ft->topic, fp->partition, s) == 0 && fp->fetch_offset >= stream_start(*s) &&
+	       fp->fetch_offset < stream_mem_start(*s);
+}
+
 /*
- * Start the loads of every cold partition the response would read; the
- * number started.  The limits are the request's per-partition ones.
+ * Every cold partition's first batch is in the block cache: the response
+ * can be built in this turn without pins (the cache evicts only when a
+ * GET completes or after an unpin, never within a turn of reads).
+ */
+static int cold_all_cached(struct kreq *kr)
+{
+	struct fetch_req *rq = kr->body;
+	struct span sp[1];
+
+	for (int32_t i = 0; i < rq->topics_n; i++) {
+		struct fetch_req_fetch_topic *ft = &rq->topics[i];
+		for (int32_t j = 0; j < ft->partitions_n; j++) {
+			struct fetch_req_fetch_partition *fp = &ft->partitions[j];
+			struct stream *s;
+			size_t total;
+			if (is_cold(kr, ft, fp, &s) &&
+			    tier_read(kr->k->tier, s, fp->fetch_offset, 1, 1, sp, 1, &total) == SL_E_AGAIN)
+				return 0;
+		}
+	}
+	return 1;
+}
+
+/*
+ * Start the loads of every cold partition the response would read, unless
+ * all are cached; the number started.  The limits are the request's
+ * per-partition ones.
  */
 static int32_t cold_start(struct kreq *kr)
 {
@@ -272,7 +305,7 @@ static int32_t cold_start(struct kreq *kr)
 	struct fstate *fs = kr->state;
 	int32_t slot = 0, started = 0;
 
-	if (!kr->k->tier || kr->ver < 4)
+	if (!kr->k->tier || kr->ver < 4 || cold_all_cached(kr))
 		return 0;
 	for (int32_t i = 0; i < rq->topics_n; i++) {
 		struct fetch_req_fetch_topic *ft = &rq->topics[i];
@@ -280,8 +313,7 @@ static int32_t cold_start(struct kreq *kr)
 			struct fetch_req_fetch_partition *fp = &ft->partitions[j];
 			struct cold *c = &fs->cold[slot];
 			struct stream *s;
-			if (lookup(kr, ft->topic, fp->partition, &s) != 0 ||
-			    fp->fetch_offset < stream_start(s) || fp->fetch_offset >= stream_mem_start(s))
+			if (!is_cold(kr, ft, fp, &s))
 				continue;
 			size_t want = fp->partition_max_bytes > 0 ? (size_t)fp->partition_max_bytes : 1;
 			int rc = tier_fetch(kr->k->tier, s, fp->fetch_offset, want, on_cold, c, &c->h);

@@ -226,7 +226,12 @@ static int default_objects(const char *walpath, char *url, size_t cap)
 static int open_tier(struct loop *l, const struct config *cfg, const char *url, struct store *st,
 		     struct wal *w, struct shared *sh)
 {
-	struct s3_options s3o = { .ca_file = cfg->s3_ca_file, .insecure = cfg->s3_tls_insecure };
+	/*
+	 * Data objects go up in one PUT up to 64 MiB: a 16 MiB object in 8 MiB
+	 * parts would cost five write requests instead of one.
+	 */
+	struct s3_options s3o = { .ca_file = cfg->s3_ca_file, .insecure = cfg->s3_tls_insecure,
+				  .multipart_threshold = (size_t)64 << 20 };
 	struct httpc_config hc = { 0 };
 	struct objstore_options oo = { .s3 = &s3o, .create_dir = 1 };
 	struct tier_options to = {

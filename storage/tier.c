@@ -125,6 +125,7 @@ struct tier {
 	struct loop_timer retry;
 	uint32_t failures;
 	uint64_t commit_pos;		/* store position when this version's first attempt began */
+	uint64_t last_trim_ms;
 	int commit_pos_set;
 
 	/* the upload under way */
@@ -301,6 +302,8 @@ struct tier *tier_new(struct loop *l, struct store *st, struct wal *w, struct ob
 		t->o.gc_grace_ms = 600000;
 	if (t->o.gc_interval_ms <= 0)
 		t->o.gc_interval_ms = 60000;
+	if (t->o.trim_interval_ms <= 0)
+		t->o.trim_interval_ms = 10000;
 	snprintf(t->cluster, sizeof(t->cluster), "%s", o->cluster ? o->cluster : "");
 	t->o.cluster = t->cluster;
 	struct rcache_options ro = { .cap = o->cache_bytes };
@@ -815,8 +818,20 @@ static void trim(struct tier *t)
 {
 	struct low lw = { t->commit_pos };
 
+	struct wal_stats ws;
+
 	if (t->edit_failed)
 		return;
+	/*
+	 * A trim writes and flushes a superblock on the loop: do it when the
+	 * space matters (a quarter of the ring in use) or every
+	 * trim_interval_ms (10 s), not after every commit.
+	 */
+	wal_stats(t->w, &ws);
+	if (ws.head - ws.trim < ws.capacity / 4 &&
+	    loop_now_ms(t->l) - t->last_trim_ms < (uint64_t)t->o.trim_interval_ms)
+		return;
+	t->last_trim_ms = loop_now_ms(t->l);
 	store_foreach_stream(t->st, lowest_pos, &lw);
 	int rc = wal_trim(t->w, lw.pos);
 	if (rc != 0) {
@@ -1520,8 +1535,19 @@ int tier_read(struct tier *t, struct stream *s, int64_t offset, size_t max_bytes
 	*total = 0;
 	if (!r)
 		return SL_E_NOTFOUND;
-	/* No read-ahead from here: a load could evict what earlier spans point at. */
-	return rcache_read(t->rc, &w, max_bytes, min_one, spans, maxspans, total, &next);
+	int n = rcache_read(t->rc, &w, max_bytes, min_one, spans, maxspans, total, &next);
+	if (n > 0) {
+		/*
+		 * A consumer reading on: have what follows on the way (a
+		 * prefetch never evicts, so the spans above stay valid).
+		 */
+		struct rcache_where nw;
+		const struct mf_range *nr = next > r->last ? locate(t, s, r->last + 1, &nw)
+							  : locate(t, s, next, &nw);
+		if (nr)
+			rcache_prefetch(t->rc, &nw, max_bytes);
+	}
+	return n;
 }
 
 static void on_fetched(void *arg, int err)

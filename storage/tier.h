@@ -81,6 +81,8 @@ struct tier_options {
 	int64_t gc_interval_ms;		/* sluice.objects.gc.interval.ms */
 	int64_t compaction_interval_ms;	/* sluice.compaction.interval.ms; 0: no compaction */
 	uint64_t compaction_rate;	/* sluice.compaction.bytes.per.sec */
+	int64_t trim_interval_ms;	/* trims while under a quarter of the WAL is in use
+					   come at most this often; 0: 10000 (tests: 1) */
 };
 
 /* The store, WAL and object store are borrowed and must outlive the tier. */

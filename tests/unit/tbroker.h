@@ -166,6 +166,7 @@ static int tb_tier(struct tbroker *b)
 		.gc_interval_ms = b->cfg.gc_interval_ms,
 		.compaction_interval_ms = b->cfg.compaction_interval_ms,
 		.compaction_rate = (uint64_t)b->cfg.compaction_rate,
+		.trim_interval_ms = 1,
 	};
 	struct tb_ready r = { 0 };
 	char why[256];

@@ -49,6 +49,7 @@
 #define TAG "tier"
 #define BACKOFF_MIN_MS 200
 #define BACKOFF_MAX_MS 30000
+#define PREFETCH_BYTES ((size_t)8 << 20)	/* how far reads from objects look ahead */
 
 struct up_range {
 	struct stream_id id;
@@ -1168,7 +1169,7 @@ static int compaction_plan(struct tier *t, struct compaction *c)
 	size_t small = t->o.upload_bytes / 2, start = 0, n = 0;
 	uint64_t total = 0;
 
-	if (m->nobjects < 4)
+	if (m->nobjects < 2)
 		return SL_E_NOTFOUND;
 	if (!(all = malloc(m->nobjects * sizeof(*all))))
 		return SL_E_NOMEM;
@@ -1177,7 +1178,7 @@ static int compaction_plan(struct tier *t, struct compaction *c)
 	qsort(all, m->nobjects, sizeof(*all), cmp_created);
 	for (size_t i = 0; i < m->nobjects; i++) {
 		if (all[i]->size >= small || total + all[i]->size > t->o.upload_bytes || n == 64) {
-			if (n >= 4)
+			if (n >= 2)
 				break;
 			start = i + 1;
 			n = 0;
@@ -1189,7 +1190,7 @@ static int compaction_plan(struct tier *t, struct compaction *c)
 		n++;
 		total += all[i]->size;
 	}
-	if (n < 4) {
+	if (n < 2) {
 		free(all);
 		return SL_E_NOTFOUND;
 	}
@@ -1545,7 +1546,7 @@ int tier_read(struct tier *t, struct stream *s, int64_t offset, size_t max_bytes
 		const struct mf_range *nr = next > r->last ? locate(t, s, r->last + 1, &nw)
 							  : locate(t, s, next, &nw);
 		if (nr)
-			rcache_prefetch(t->rc, &nw, max_bytes);
+			rcache_prefetch(t->rc, &nw, PREFETCH_BYTES);
 	}
 	return n;
 }

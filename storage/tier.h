@@ -39,7 +39,7 @@
  *
  * Compaction: every sluice.compaction.interval.ms the oldest run of small
  * objects (under half of sluice.upload.bytes, consecutive in creation
- * order, at least 4, together at most sluice.upload.bytes) is read, merged
+ * order, at least 2, together at most sluice.upload.bytes) is read, merged
  * into one object on the worker, PUT, and swapped in with REPLACE edits,
  * one per partition, when every range it replaces is still there; the old
  * objects retire and the collector deletes them after the grace period,

@@ -270,6 +270,32 @@ static int16_t __attribute__((unused)) produce(int fd, const char *t, const char
 	return produce_to(fd, t, 0, value, 1700000000000, base);
 }
 
+/* DeleteRecords at ver for one partition: the error code (-100 on failure) and low watermark. */
+static int16_t __attribute__((unused)) delete_records(int fd, int16_t ver, const char *t, int32_t part, int64_t off, int64_t *low)
+{
+	struct arena a;
+	struct delete_records_req_delete_records_partition qp = { part, off };
+	struct delete_records_req_delete_records_topic qt = { kc_str_of(t, (int32_t)strlen(t)), &qp, 1 };
+	struct delete_records_req rq;
+	struct delete_records_resp rs;
+	int16_t err = -100;
+
+	arena_init(&a, 0);
+	kc_defaults(&kc_delete_records_req, &rq);
+	rq.topics = &qt;
+	rq.topics_n = 1;
+	rq.timeout_ms = 30000;
+	*low = -100;
+	if (roundtrip(fd, 21, ver, &rq, &rs, &a) == 0 && rs.topics_n == 1 &&
+	    kc_str_eq(rs.topics[0].name, t) && rs.topics[0].partitions_n == 1 &&
+	    rs.topics[0].partitions[0].partition_index == part) {
+		err = rs.topics[0].partitions[0].error_code;
+		*low = rs.topics[0].partitions[0].low_watermark;
+	}
+	arena_free(&a);
+	return err;
+}
+
 /* ListOffsets v1 latest: the high watermark of t-0, or -100 on a protocol failure. */
 static int64_t __attribute__((unused)) high_watermark(int fd, const char *t)
 {

@@ -435,7 +435,12 @@ static int run_broker(const struct config *cfg, int pid1)
 		if (open_tier(l, cfg, url, st, w, &sh) != 0)
 			goto out;
 		kafka_set_tier(k, sh.tier);
-		if (load_tier(l, &sh) != 0 || kafka_restore_tier(k) != 0)
+		int lr = load_tier(l, &sh);
+		if (lr == SL_E_CLOSED && sh.ready) {
+			rc = 0;		/* stopped while waiting for the object store: a clean stop */
+			goto out;
+		}
+		if (lr != 0 || kafka_restore_tier(k) != 0)
 			goto out;
 	}
 	if (w) {

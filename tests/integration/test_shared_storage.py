@@ -46,6 +46,12 @@ Cases, in one run (each later one uses the bucket the earlier ones left):
                            every record read back again, the marker record,
                            the committed offset; the new broker claims the
                            manifest with a higher epoch.
+  shared_s3_slowdown       S3 (the fault server) answers 503 SlowDown to every
+                           request for SLUICE_OUTAGE_S seconds (60) while
+                           records keep coming to a new topic: produce fails
+                           only with timeouts (a full WAL), works again once
+                           S3 returns, and every acknowledged record is read
+                           back exactly once and found in the bucket;
   shared_kill_mid_upload   on that broker's WAL: the fault server holds a data
                            object PUT, the broker is SIGKILLed while it waits;
                            restarted on the same WAL, more records; the fault
@@ -101,7 +107,8 @@ LOG = os.environ.get("SLUICE_LOG")
 MIB = 1 << 20
 BIG_MIB = int(os.environ.get("SLUICE_BIG", "256"))
 SEED = int(os.environ.get("SEED", str(time.time_ns() % (1 << 31))))
-TIMEOUT = int(os.environ.get("TEST_TIMEOUT", "300"))
+TIMEOUT = int(os.environ.get("TEST_TIMEOUT", "420"))
+OUTAGE_S = float(os.environ.get("SLUICE_OUTAGE_S", "60"))   # shared_s3_slowdown
 WATCHDOG_S = max(60, TIMEOUT - 15)
 PARTITIONS = 12
 WAL_BYTES = 64 * MIB
@@ -115,6 +122,7 @@ RUN_ID = "%d-%d" % (os.getpid(), int(time.time()))
 BIG_TOPIC = "shared-big-" + RUN_ID
 MARKER_TOPIC = "shared-marker-" + RUN_ID
 CRASH_TOPIC = "shared-crash-" + RUN_ID
+OUTAGE_TOPIC = "shared-outage-" + RUN_ID
 GROUP = "shared-group-" + RUN_ID
 TOPIC_CONFIG = {"retention.ms": "999999999"}
 
@@ -773,6 +781,61 @@ class Run:
                 % (rb.records, commit_at))
 
     # (c)
+    # (d)
+    def s3_slowdown(self):
+        """S3 answers 503 SlowDown to everything for OUTAGE_S while records
+        keep coming: produce goes on into the WAL, fails only with a
+        retriable error once the WAL is full, and everything acknowledged is
+        uploaded and read back exactly once after S3 returns."""
+        b = self.broker
+        f = self.s3.fault()
+        create_topic(OUTAGE_TOPIC, 4)
+        load = Load(OUTAGE_TOPIC, 4, first=0)
+        f.reset()
+        f.set_default({"do": "slowdown"})
+        t0 = time.monotonic()
+        try:
+            while time.monotonic() - t0 < OUTAGE_S:
+                load.produce(count=100, broker=b)
+                time.sleep(0.2)
+        finally:
+            f.set_default({"do": "pass"})
+        slowdowns = sum(1 for r in f.requests() if r["action"] == "slowdown")
+        during = len(load.acked)
+        kinds = sorted({e for _, e in load.errors})
+        bad = [e for e in kinds if "REQUEST_TIMED_OUT" not in e and "TIMED_OUT" not in e]
+        if bad:
+            return "errors other than timeouts during the outage: %s" % bad[:3]
+        if slowdowns == 0:
+            return "the fault server answered no request with 503 during the outage"
+        # S3 is back: produce works again without errors once the WAL is trimmed.
+        t1 = time.monotonic()
+        errs = len(load.errors)
+        load.produce(count=400, broker=b)
+        if len(load.errors) != errs:
+            return "after the outage: %d produce errors (%s)" % (len(load.errors) - errs,
+                                                                 load.errors[errs:][:2])
+        recover = time.monotonic() - t1
+        hws = {p: hi for p, (lo, hi) in watermarks(OUTAGE_TOPIC, 4).items()}
+        st = wait_uploaded(self.s3, b, {OUTAGE_TOPIC: hws}, "after the outage")
+        rb = ReadBack(OUTAGE_TOPIC, 4, hws, load.acked, b, 0, load.n)
+        rb.run()
+        v = rb.verdict()
+        if not isinstance(v, tuple):
+            return "after the outage: %s" % v
+        if rb.records != sum(hws.values()) or rb.records < len(load.acked):
+            return "%d records read, high watermarks %s, %d acknowledged" % (
+                rb.records, hws, len(load.acked))
+        why, n = bucket_records(self.s3, st, OUTAGE_TOPIC, 4, load.acked, 0, load.n)
+        if why:
+            return "in the bucket: %s" % why
+        line = ("%.0f s of 503 SlowDown (%d requests answered so): %d records acknowledged during it, "
+                "%d refused with a timeout while the WAL was full; 400 more acknowledged %.1f s after; "
+                "%d records read back once, %d found in the bucket"
+                % (OUTAGE_S, slowdowns, during, len(load.errors), recover, rb.records, n))
+        FIGURES.append(line)
+        return ("", line)
+
     def kill_mid_upload(self):
         import bucket
         b = self.broker
@@ -861,6 +924,7 @@ def main():
         run = Run(s3)
         steps = [("shared_big_produce", run.big_produce), ("shared_big_read_back", run.big_read_back),
                  ("shared_big_in_bucket", run.big_in_bucket), ("shared_blank_wal_restart", run.blank_wal_restart),
+                 ("shared_s3_slowdown", run.s3_slowdown),
                  ("shared_kill_mid_upload", run.kill_mid_upload), ("shared_clean_stop", run.clean_stop)]
         for i, (name, fn) in enumerate(steps):
             try:

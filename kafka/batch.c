@@ -181,8 +181,8 @@ static int records_of(const uint8_t *p, const struct batch_info *bi,
 struct seek {
 	int64_t base_ts;	/* the batch's baseTimestamp */
 	int64_t ts;		/* the first record at or after ts, */
-	int want_max;		/* or, if set, the first whose time is max_ts */
-	int64_t max_ts;
+	int want_max;		/* or, if set, the first with the largest time */
+	int32_t min_delta;	/* among records with offset delta >= this */
 	int found;
 	int32_t off_delta;	/* the record found */
 	int64_t found_ts;
@@ -210,9 +210,9 @@ static int walk_records(const uint8_t *p, size_t n, int32_t count, struct seek *
 			*why = "record offset deltas are not consecutive";
 			return KERR_INVALID_RECORD;
 		}
-		if (sk && !sk->found) {
+		if (sk && od >= sk->min_delta && (!sk->found || sk->want_max)) {
 			int64_t t = (int64_t)((uint64_t)sk->base_ts + (uint64_t)tsd);
-			if (sk->want_max ? t == sk->max_ts : t >= sk->ts) {
+			if (sk->want_max ? !sk->found || t > sk->found_ts : t >= sk->ts) {
 				sk->found = 1;
 				sk->off_delta = od;
 				sk->found_ts = t;
@@ -258,30 +258,36 @@ void batch_set_log_append_time(uint8_t *p, size_t len, int64_t now_ms)
 }
 
 /*
- * Find the first record of a batch whose timestamp satisfies the predicate:
- * at or after ts, or (want_max) equal to the batch max.
+ * Find the first record of a batch, at offset from or after, whose
+ * timestamp is at or after ts, or (want_max) the largest of those records'.
  */
-static int scan(const uint8_t *p, size_t n, int64_t base, int64_t ts, int want_max,
+static int scan(const uint8_t *p, size_t n, int64_t base, int64_t from, int64_t ts, int want_max,
 		int64_t *off, int64_t *found_ts)
 {
 	struct batch_info bi;
 	const char *why;
 	const uint8_t *recs;
 	size_t len;
+	int32_t min_delta = 0;
 
 	if (batch_header(p, n, &bi, &why) != 0)
 		return -1;
+	if (from > base) {
+		if (from - base >= bi.count)
+			return -1;
+		min_delta = (int32_t)(from - base);
+	}
 	if (bi.attributes & BATCH_ATTR_LOG_APPEND_TIME) {
 		/* All records share the batch's time: the first one answers. */
 		if (bi.max_ts < ts && !want_max)
 			return -1;
-		*off = base;
+		*off = base + min_delta;
 		*found_ts = bi.max_ts;
 		return 0;
 	}
 	if (records_of(p, &bi, &recs, &len, &why) != 0)
 		return -1;
-	struct seek sk = { bi.base_ts, ts, want_max, bi.max_ts, 0, 0, 0 };
+	struct seek sk = { bi.base_ts, ts, want_max, min_delta, 0, 0, 0 };
 	int code = walk_records(recs, len, bi.count, &sk, &why);
 	records_done();
 	if (code != 0 || !sk.found)
@@ -294,10 +300,22 @@ static int scan(const uint8_t *p, size_t n, int64_t base, int64_t ts, int want_m
 int batch_find_ts(const uint8_t *p, size_t n, int64_t base, int64_t ts,
 		  int64_t *off, int64_t *found_ts)
 {
-	return scan(p, n, base, ts, 0, off, found_ts);
+	return scan(p, n, base, base, ts, 0, off, found_ts);
 }
 
 int batch_find_max_ts(const uint8_t *p, size_t n, int64_t base, int64_t *off, int64_t *ts)
 {
-	return scan(p, n, base, 0, 1, off, ts);
+	return scan(p, n, base, base, 0, 1, off, ts);
+}
+
+int batch_find_ts_from(const uint8_t *p, size_t n, int64_t base, int64_t from, int64_t ts,
+		       int64_t *off, int64_t *found_ts)
+{
+	return scan(p, n, base, from, ts, 0, off, found_ts);
+}
+
+int batch_find_max_ts_from(const uint8_t *p, size_t n, int64_t base, int64_t from,
+			   int64_t *off, int64_t *ts)
+{
+	return scan(p, n, base, from, 0, 1, off, ts);
 }

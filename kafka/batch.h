@@ -82,7 +82,19 @@ void batch_set_log_append_time(uint8_t *p, size_t len, int64_t now_ms);
  */
 int batch_find_ts(const uint8_t *p, size_t n, int64_t base, int64_t ts,
 		  int64_t *off, int64_t *found_ts);
-/* The first record whose timestamp is the batch's max timestamp (same rules). */
+/*
+ * The first record with the batch's largest timestamp (same rules; for a
+ * well-formed batch, the first whose timestamp is its max timestamp).
+ */
 int batch_find_max_ts(const uint8_t *p, size_t n, int64_t base, int64_t *off, int64_t *ts);
+/*
+ * The same, counting only the records at offset from and after (a log
+ * start inside the batch: Kafka never answers below it).  from <= base
+ * counts them all; from past the batch finds nothing.
+ */
+int batch_find_ts_from(const uint8_t *p, size_t n, int64_t base, int64_t from, int64_t ts,
+		       int64_t *off, int64_t *found_ts);
+int batch_find_max_ts_from(const uint8_t *p, size_t n, int64_t base, int64_t from,
+			   int64_t *off, int64_t *ts);
 
 #endif

@@ -1202,6 +1202,36 @@ int rcache_read(struct rcache *c, const struct rcache_where *w, size_t max_bytes
 	return n;
 }
 
+const struct obj_index *rcache_index(struct rcache *c, const char *key)
+{
+	struct rc_obj *o = c && key ? obj_find(c, key) : NULL;
+
+	if (!o || !o->e.ready)
+		return NULL;
+	touch(c, &o->e);
+	return &o->ix;
+}
+
+int rcache_block(struct rcache *c, const char *key, uint32_t b, struct obj_block_data *d)
+{
+	struct rc_obj *o = c && key ? obj_find(c, key) : NULL;
+	struct rc_blk *blk;
+
+	memset(d, 0, sizeof(*d));
+	if (!o || !o->e.ready)
+		return SL_E_AGAIN;
+	if (b >= o->ix.nblocks)
+		return SL_E_INVALID;
+	blk = o->blk[b];
+	if (!blk || !blk->e.ready)
+		return SL_E_AGAIN;
+	touch(c, &blk->e);
+	/* blk_fill kept the decoded bytes whole: obj_block_decode made them raw bytes long. */
+	d->p = blk->mem;
+	d->len = o->ix.blocks[b].raw;
+	return 0;
+}
+
 void rcache_stats(const struct rcache *c, struct rcache_stats *st)
 {
 	*st = c->st;

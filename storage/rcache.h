@@ -64,6 +64,8 @@
 
 struct rcache;
 struct rcache_pin;
+struct obj_index;
+struct obj_block_data;
 
 struct rcache_options {
 	size_t cap;		/* bytes of decoded blocks and indexes kept unpinned */
@@ -91,7 +93,9 @@ typedef void (*rcache_fn)(void *arg, int err);
  * or up to the stream's last block in the object.  Returns 0 and *pin (fn
  * runs once, later, from the loop, with 0 or the error); or an error at
  * once and no callback (SL_E_INVALID, SL_E_NOMEM).  When everything is
- * already cached, fn still runs from the loop, in a later turn.  The pin
+ * already cached, fn still runs from the loop, in a later turn.  An offset
+ * past the stream's last in the object (INT64_MAX) loads and pins the
+ * index alone (for rcache_index).  The pin
  * holds what it loaded until rcache_unpin(); unpinning a load still under
  * way cancels it for this caller (no callback after unpin returns).
  */
@@ -119,6 +123,19 @@ void rcache_prefetch(struct rcache *c, const struct rcache_where *w, size_t want
  */
 int rcache_read(struct rcache *c, const struct rcache_where *w, size_t max_bytes, int min_one,
 		struct span *spans, int maxspans, size_t *total, int64_t *next);
+
+/*
+ * What a lookup that needs more than whole batches reads (ListOffsets by
+ * time, storage/tier_time.c): the parsed index of key, and the decoded
+ * batch entries of its block b (iterate them with obj_batch_iter and
+ * obj_batch_next; d->owned stays NULL).  Both are borrowed like
+ * rcache_read's spans, and stay valid while a pin holds them.
+ * rcache_index: NULL when the index is not cached.  rcache_block: 0;
+ * SL_E_AGAIN when the index or the block is not cached; SL_E_INVALID when
+ * b is not a block of the index.
+ */
+const struct obj_index *rcache_index(struct rcache *c, const char *key);
+int rcache_block(struct rcache *c, const char *key, uint32_t b, struct obj_block_data *d);
 
 struct rcache_stats {
 	uint64_t hits, misses;		/* rcache_read found / did not find the first block */

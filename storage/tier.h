@@ -140,6 +140,39 @@ SL_MUST_CHECK int tier_fetch(struct tier *t, struct stream *s, int64_t offset, s
 			     tier_fetch_fn fn, void *arg, struct tier_fetch **h);
 void tier_fetch_done(struct tier *t, struct tier_fetch *h);
 
+/*
+ * Lookups by time below the memory tail (ListOffsets; storage/tier_time.c).
+ * They look at the batches of s in objects from offset from (from the log
+ * start when from is below it) up to limit, stream_mem_start(s) at the
+ * call: memory holds the rest, search it afterwards (a batch at or above
+ * limit may be found too, when an object's block reaches past it; memory
+ * holds the same batch):
+ *   tier_find_time      the first batch whose max timestamp is >= ts;
+ *   tier_find_max_time  the batch with the largest max timestamp, when it
+ *                       is >= ts (ts >= 0), the first of equals.
+ * Returns 0 and *h: fn(arg, err, b) runs once, from the loop, never inside
+ * the call, with b the batch, or NULL when the objects hold none (err 0) or
+ * a load failed (err: the store's error, SL_E_CORRUPT, SL_E_NOTFOUND for a
+ * missing object).  Or at once, with no callback: SL_E_NOTFOUND when no
+ * object range can hold one (t NULL, nothing below limit, every range's
+ * max timestamp below ts), SL_E_NOMEM.  b's bytes are pinned in the block
+ * cache until tier_find_time_done(), which also cancels a lookup still
+ * under way (no callback after it).  s is only read during the call.
+ */
+struct tier_time;
+struct tier_batch {
+	int64_t base;
+	uint32_t count;
+	int64_t max_ts;
+	struct span bytes;
+};
+typedef void (*tier_time_fn)(void *arg, int err, const struct tier_batch *b);
+SL_MUST_CHECK int tier_find_time(struct tier *t, struct stream *s, int64_t from, int64_t ts,
+				 tier_time_fn fn, void *arg, struct tier_time **h);
+SL_MUST_CHECK int tier_find_max_time(struct tier *t, struct stream *s, int64_t from, int64_t ts,
+				     tier_time_fn fn, void *arg, struct tier_time **h);
+void tier_find_time_done(struct tier *t, struct tier_time *h);
+
 /* ---- what a partition holds, for retention ---- */
 
 /* A run of a partition's offsets [first, last] and its bytes: an object range or a batch in memory. */

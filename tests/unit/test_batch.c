@@ -177,6 +177,20 @@ static void test_find_ts(void)
 	T_EQ(batch_find_max_ts(b, len, 50, &off, &ts), 0);
 	T_EQ(off, 54);
 	T_EQ(ts, 1040);
+	/* From a log start inside the batch: records below it never answer. */
+	T_EQ(batch_find_ts_from(b, len, 50, 0, 1015, &off, &ts), 0);
+	T_EQ(off, 52);
+	T_EQ(batch_find_ts_from(b, len, 50, 53, 1015, &off, &ts), 0);
+	T_EQ(off, 53);
+	T_EQ(ts, 1030);
+	T_EQ(batch_find_ts_from(b, len, 50, 54, 0, &off, &ts), 0);
+	T_EQ(off, 54);
+	T_EQ(ts, 1040);
+	T_EQ(batch_find_ts_from(b, len, 50, 55, 0, &off, &ts), -1);
+	T_EQ(batch_find_max_ts_from(b, len, 50, 53, &off, &ts), 0);
+	T_EQ(off, 54);
+	T_EQ(ts, 1040);
+	T_EQ(batch_find_max_ts_from(b, len, 50, 55, &off, &ts), -1);
 	/* LogAppendTime: every record has the batch's time; the first answers. */
 	batch_set_log_append_time(b, len, 5000);
 	T_EQ(batch_find_ts(b, len, 50, 4000, &off, &ts), 0);
@@ -185,6 +199,11 @@ static void test_find_ts(void)
 	T_EQ(batch_find_ts(b, len, 50, 5001, &off, &ts), -1);
 	T_EQ(batch_find_max_ts(b, len, 50, &off, &ts), 0);
 	T_EQ(off, 50);
+	T_EQ(batch_find_ts_from(b, len, 50, 52, 4000, &off, &ts), 0);
+	T_EQ(off, 52);
+	T_EQ(ts, 5000);
+	T_EQ(batch_find_max_ts_from(b, len, 50, 53, &off, &ts), 0);
+	T_EQ(off, 53);
 	free(b);
 	/* Claiming a codec its records are not compressed with: no answer. */
 	b = make_batch(5, 1000, 1, &len);

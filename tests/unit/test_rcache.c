@@ -1279,6 +1279,83 @@ static void test_free_busy(void)
 	teardown();
 }
 
+/*
+ * The accessors for lookups by time: a load past the stream's end pins the
+ * index alone; rcache_index and rcache_block give what pins hold (the
+ * model's blocks and batches), and nothing once cap 0 lets them go.
+ */
+static void test_accessors(void)
+{
+	struct tobj o;
+	struct ld ix = { 0 }, bl = { 0 };
+	struct obj_block_data d;
+	const struct obj_index *ci;
+	const struct obj_stream *st;
+	struct obj_batch bt;
+	struct sl_rd it;
+	uint8_t want[1500];
+	uint32_t b, k;
+	int i, r, first = -1;
+
+	setup(0, 0, 0);
+	build_mixed(&o, OBJ_COMP_ZSTD, 11);
+	st = ostream(&o, 1);
+	T_CHECK(st->nblocks > 2);
+	T_CHECK(rcache_index(C, o.key) == NULL);
+	T_EQ(rcache_block(C, o.key, st->block0, &d), SL_E_AGAIN);
+
+	load_sync(&o, 1, INT64_MAX, 0, &ix);
+	T_EQ(stats().gets, 1);			/* the tail, holding the index; no block */
+	ci = rcache_index(C, o.key);
+	T_CHECK(ci != NULL);
+	if (!ci)
+		goto out;
+	T_EQ(ci->nblocks, o.ix.nblocks);
+	T_EQ(ci->nstreams, o.ix.nstreams);
+	for (b = 0; b < ci->nblocks && b < o.ix.nblocks; b++) {
+		T_EQ(ci->blocks[b].first, o.ix.blocks[b].first);
+		T_EQ(ci->blocks[b].max_ts, o.ix.blocks[b].max_ts);
+		T_EQ(rcache_block(C, o.key, b, &d), SL_E_AGAIN);
+	}
+	T_EQ(rcache_block(C, o.key, ci->nblocks, &d), SL_E_INVALID);
+
+	/* The stream's second block: its batches are the model's, with their times. */
+	b = st->block0 + 1;
+	load_sync(&o, 1, o.ix.blocks[b].first, 1, &bl);
+	T_EQ(rcache_block(C, o.key, b, &d), 0);
+	T_EQ(d.len, o.ix.blocks[b].raw);
+	T_CHECK(d.owned == NULL);
+	for (i = 0; i < o.n && first < 0; i++)
+		if (o.b[i].s == 1 && o.b[i].base == o.ix.blocks[b].first)
+			first = i;
+	T_CHECK(first >= 0);
+	obj_batch_iter(&it, &d);
+	for (k = 0; first >= 0 && (r = obj_batch_next(&it, &bt)) == 1; k++) {
+		const struct tb *m = &o.b[first + (int)k];
+
+		T_EQ(bt.base, m->base);
+		T_EQ(bt.count, m->count);
+		T_EQ(bt.max_ts, 1700000000000 + first + (int)k);
+		T_EQ(bt.bytes.len, m->len);
+		if (bt.bytes.len == m->len) {
+			fill(m, want);
+			T_MEMEQ(bt.bytes.p, want, m->len);
+		}
+	}
+	T_EQ(k, o.ix.blocks[b].batches);
+	/* Still pinned: kept, whatever the cap. */
+	spin();
+	T_EQ(rcache_block(C, o.key, b, &d), 0);
+	unpin(&bl);
+	unpin(&ix);
+	spin();
+	T_CHECK(rcache_index(C, o.key) == NULL);
+	T_EQ(rcache_block(C, o.key, b, &d), SL_E_AGAIN);
+out:
+	tobj_free(&o);
+	teardown();
+}
+
 int main(void)
 {
 	log_set_level(getenv("RCACHE_TEST_DEBUG") ? LOG_DEBUG : LOG_ERROR);
@@ -1298,5 +1375,6 @@ int main(void)
 	T_RUN(test_wrong_size);
 	T_RUN(test_damage_sweep);
 	T_RUN(test_free_busy);
+	T_RUN(test_accessors);
 	return t_done();
 }

@@ -246,29 +246,6 @@ static int64_t lookup(int fd, const char *t, int64_t T, int64_t *ts)
 	return off;
 }
 
-static int16_t delete_records(int fd, const char *t, int64_t off, int64_t *low)
-{
-	struct arena a;
-	struct delete_records_req_delete_records_partition qp = { 0, off };
-	struct delete_records_req_delete_records_topic qt = { kstr(t), &qp, 1 };
-	struct delete_records_req rq;
-	struct delete_records_resp rs;
-	int16_t err = -100;
-
-	arena_init(&a, 0);
-	kc_defaults(&kc_delete_records_req, &rq);
-	rq.topics = &qt;
-	rq.topics_n = 1;
-	rq.timeout_ms = 30000;
-	*low = -100;
-	if (roundtrip(fd, 21, 2, &rq, &rs, &a) == 0 && rs.topics_n == 1 && rs.topics[0].partitions_n == 1) {
-		err = rs.topics[0].partitions[0].error_code;
-		*low = rs.topics[0].partitions[0].low_watermark;
-	}
-	arena_free(&a);
-	return err;
-}
-
 /* Send ListOffsets v7 at n timestamps for t-0 on a new connection and close it unanswered. */
 static void list_offsets_and_close(struct tbroker *b, const char *t, const int64_t *tss, int n)
 {
@@ -500,7 +477,7 @@ static void test_by_time(void)
 	 * The log start inside batch 4, whose times fall: its record at
 	 * 32 (t0 + 4070) is gone, so T = t0 + 4070 passes on to batch 5.
 	 */
-	T_EQ(delete_records(b.fd, "tt", 34, &low), KERR_NONE);
+	T_EQ(delete_records(b.fd, 2, "tt", 0, 34, &low), KERR_NONE);
 	T_EQ(low, 34);
 	m.start = 34;
 	T_EQ(lookup(b.fd, "tt", t0 + 4070, &ts), 40);
@@ -509,7 +486,7 @@ static void test_by_time(void)
 	T_EQ(ts, t0 + 4050);
 	T_EQ(check_times(b.fd, "tt", &m), 0);
 	/* Inside the spike: the rest of it answers. */
-	T_EQ(delete_records(b.fd, "tt", 13 * NREC + 5, &low), KERR_NONE);
+	T_EQ(delete_records(b.fd, 2, "tt", 0, 13 * NREC + 5, &low), KERR_NONE);
 	m.start = 13 * NREC + 5;
 	T_EQ(lookup(b.fd, "tt", t0 + 20500, &ts), 13 * NREC + 5);
 	T_EQ(ts, t0 + 20550);
@@ -556,20 +533,20 @@ static void test_max_time(void)
 	T_CHECK(check_max(b.fd, "mx", &m));
 
 	/* The start inside batch 5, before its maximum: still it. */
-	T_EQ(delete_records(b.fd, "mx", 41, &low), KERR_NONE);
+	T_EQ(delete_records(b.fd, 2, "mx", 0, 41, &low), KERR_NONE);
 	m.start = 41;
 	T_CHECK(check_max(b.fd, "mx", &m));
 	/* Past it: batch 5's best left (t0 + 1e6) loses to batch 17's. */
-	T_EQ(delete_records(b.fd, "mx", 43, &low), KERR_NONE);
+	T_EQ(delete_records(b.fd, 2, "mx", 0, 43, &low), KERR_NONE);
 	m.start = 43;
 	T_CHECK(check_max(b.fd, "mx", &m));
 	T_EQ(check_times(b.fd, "mx", &m), 0);
 	/* Past batch 17's: batch 22's equal one. */
-	T_EQ(delete_records(b.fd, "mx", 17 * NREC + 4, &low), KERR_NONE);
+	T_EQ(delete_records(b.fd, 2, "mx", 0, 17 * NREC + 4, &low), KERR_NONE);
 	m.start = 17 * NREC + 4;
 	T_CHECK(check_max(b.fd, "mx", &m));
 	/* Past it too: batch 22's rest loses to the last batch's last record. */
-	T_EQ(delete_records(b.fd, "mx", 22 * NREC + 1, &low), KERR_NONE);
+	T_EQ(delete_records(b.fd, 2, "mx", 0, 22 * NREC + 1, &low), KERR_NONE);
 	m.start = 22 * NREC + 1;
 	T_CHECK(check_max(b.fd, "mx", &m));
 	T_EQ(check_times(b.fd, "mx", &m), 0);

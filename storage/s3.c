@@ -1382,7 +1382,8 @@ static void get_done(struct s3_req *r, int err, struct http_response *resp)
 		} else {
 			if (len - skip < want)
 				want = len - skip;
-			memmove(body, body + skip, (size_t)want);
+			if (skip)
+				memmove(body, body + skip, (size_t)want);
 			len = (size_t)want;
 		}
 	}

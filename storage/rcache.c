@@ -63,7 +63,11 @@
  * Charges: a block costs its decoded bytes plus its batch table (one
  * struct rc_batch per batch, so rcache_read finds the first batch by
  * binary search and walks the rest without parsing); an index its parsed
- * arrays plus its blk[] array.
+ * arrays plus its blk[] array.  A block stored raw is not copied out of
+ * its GET's body: the blocks of one GET share the body (struct rc_body),
+ * which is freed with the last of them, so an evicted block's bytes may
+ * stay in memory, uncharged, until its GET's other blocks go too (at most
+ * one GET, max(want_bytes, readahead), per run of blocks).
  *
  * The object store must outlive the cache, and rcache_free() must come
  * before objstore_free().
@@ -92,6 +96,12 @@ struct rc_ent {
 	uint8_t kind, ready, linked;
 };
 
+/* A block GET's body, kept while blocks stored raw point into it. */
+struct rc_body {
+	uint32_t refs;			/* blocks pointing into p */
+	uint8_t *p;			/* owned */
+};
+
 /* One batch of a decoded block. */
 struct rc_batch {
 	int64_t last;			/* base + count - 1 */
@@ -107,7 +117,9 @@ struct rc_blk {
 	struct rc_obj *obj;
 	uint32_t bi;			/* its index in obj->ix.blocks */
 	struct rc_get *get;		/* while loading */
-	uint8_t *mem;			/* decoded bytes, owned */
+	uint8_t *mem;			/* decoded bytes, owned; NULL when in body */
+	struct rc_body *body;		/* a block stored raw: its GET's body, shared */
+	const uint8_t *data;		/* the decoded bytes: in mem or in body */
 	struct rc_batch *tab;		/* owned */
 	uint32_t nb;
 };
@@ -318,9 +330,18 @@ static struct rc_obj *obj_new(struct rcache *c, const char *key, uint64_t size)
 	return o;
 }
 
+static void body_drop(struct rc_body *y)
+{
+	if (y && --y->refs == 0) {
+		free(y->p);
+		free(y);
+	}
+}
+
 static void blk_free(struct rc_blk *b)
 {
 	free(b->mem);
+	body_drop(b->body);
 	free(b->tab);
 	free(b);
 }
@@ -854,9 +875,12 @@ static void index_done(struct rcache *c, struct rc_get *g, struct objstore_resul
 
 /* ---- blocks ---- */
 
-/* Decode block b from its n stored bytes at p into owned memory and a batch table. */
+/*
+ * Decode block b from its n stored bytes at p into a batch table, and into
+ * owned memory unless it is stored raw and y holds p (then b shares y).
+ */
 static int blk_fill(struct rc_blk *b, const struct obj_block *ob, const uint8_t *p, size_t n,
-		    size_t *charge)
+		    struct rc_body *y, size_t *charge)
 {
 	struct obj_block_data d;
 	struct obj_batch bt;
@@ -868,13 +892,17 @@ static int blk_fill(struct rc_blk *b, const struct obj_block *ob, const uint8_t 
 		return err == SL_E_SHORT ? SL_E_CORRUPT : err;
 	if (d.owned) {
 		b->mem = d.owned;
+		d.owned = NULL;
+	} else if (y) {
+		b->body = y;
+		y->refs++;
 	} else {
 		if (!(b->mem = malloc(d.len ? d.len : 1)))
 			return SL_E_NOMEM;
 		memcpy(b->mem, d.p, d.len);
+		d.p = b->mem;
 	}
-	d.p = b->mem;
-	d.owned = NULL;
+	b->data = d.p;
 	if (!(b->tab = malloc((size_t)ob->batches * sizeof(*b->tab))))
 		return SL_E_NOMEM;
 	obj_batch_iter(&it, &d);
@@ -899,6 +927,8 @@ static void blocks_done(struct rcache *c, struct rc_get *g, struct objstore_resu
 	struct rcache_pin **w = g->w;
 	uint32_t nw = g->nw, i, b0 = g->b0, n = g->n;
 	size_t *charge = calloc(n, sizeof(*charge));
+	struct rc_body *y = NULL;
+	const uint8_t *body = r->body;
 	int err = get_err(g, r);
 
 	obj_hold(o);
@@ -907,11 +937,17 @@ static void blocks_done(struct rcache *c, struct rc_get *g, struct objstore_resu
 	g->nw = 0;
 	if (!err && !charge)
 		err = SL_E_NOMEM;
+	if (!err && body && (y = calloc(1, sizeof(*y)))) {
+		size_t len;
+
+		y->refs = 1;	/* ours until the loop below is done */
+		y->p = objstore_result_take_body(r, &len);
+	}
 	for (i = 0; !err && i < n; i++) {
 		const struct obj_block *ob = &o->ix.blocks[b0 + i];
 
 		/* The index was checked: blocks of a run are adjacent from g->first. */
-		err = blk_fill(o->blk[b0 + i], ob, r->body + (ob->pos - g->first), ob->stored,
+		err = blk_fill(o->blk[b0 + i], ob, body + (ob->pos - g->first), ob->stored, y,
 			       &charge[i]);
 	}
 	if (err) {
@@ -945,6 +981,7 @@ static void blocks_done(struct rcache *c, struct rc_get *g, struct objstore_resu
 		}
 		trim(c);
 	}
+	body_drop(y);
 	free(charge);
 	free(w);
 	obj_drop(c, o);
@@ -1227,7 +1264,7 @@ int rcache_block(struct rcache *c, const char *key, uint32_t b, struct obj_block
 		return SL_E_AGAIN;
 	touch(c, &blk->e);
 	/* blk_fill kept the decoded bytes whole: obj_block_decode made them raw bytes long. */
-	d->p = blk->mem;
+	d->p = blk->data;
 	d->len = o->ix.blocks[b].raw;
 	return 0;
 }

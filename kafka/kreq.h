@@ -58,6 +58,7 @@ struct kreq {
 	void *resp;			/* response struct, defaults set, in the arena */
 	kreq_fn cancel;			/* handler's detach, when waiting */
 	void *state;			/* handler's own, in the arena */
+	size_t reply_bytes;		/* 0, or about what the reply will take: allocated at once */
 };
 
 /* One row per API: what ApiVersions advertises and how requests are served. */

@@ -153,7 +153,9 @@ void kreq_reply(struct kreq *kr)
 
 	if (req) {
 		req->cancel = NULL;
-		if (kc_encode_response_header(&req->out, kr->api, kr->ver, kr->hdr.correlation_id) != 0 ||
+		/* A large reply (a Fetch) gets its buffer whole, not by doublings. */
+		if ((kr->reply_bytes && wr_prepare(&req->out, kr->reply_bytes) != 0) ||
+		    kc_encode_response_header(&req->out, kr->api, kr->ver, kr->hdr.correlation_id) != 0 ||
 		    kc_encode(kr->api->resp, kr->ver, kr->flexible, kr->resp, &req->out) != 0) {
 			log_error("kafka", "cannot encode %s v%d response for %s: %s", kr->api->name,
 				  kr->ver, conn_peer(req->c), sl_strerror(req->out.err));

@@ -14,8 +14,11 @@
  *      bytes already in p stay as they were.
  *   3. p is NULL exactly when cap is 0.
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include "buf.h"
 
 /* Below this the first allocation is not worth making smaller. */
@@ -245,18 +248,27 @@ static int wr_poison(struct sl_wr *w, int err)
 	return w->err;
 }
 
-int wr_ensure(struct sl_wr *w, size_t n)
+/* w->len + n into *need, unless the writer is poisoned or that passes its cap. */
+static int wr_need(struct sl_wr *w, size_t n, size_t *need)
 {
-	size_t need, ncap;
-	uint8_t *np;
-
 	if (w->err)
 		return w->err;
 	if (n > SIZE_MAX - w->len)
 		return wr_poison(w, SL_E_TOOBIG);
-	need = w->len + n;
-	if (w->max && need > w->max)
+	*need = w->len + n;
+	if (w->max && *need > w->max)
 		return wr_poison(w, SL_E_TOOBIG);
+	return 0;
+}
+
+int wr_ensure(struct sl_wr *w, size_t n)
+{
+	size_t need, ncap;
+	uint8_t *np;
+	int err = wr_need(w, n, &need);
+
+	if (err)
+		return err;
 	if (need <= w->cap)
 		return 0;
 	ncap = w->cap ? w->cap : WR_MIN_CAP;
@@ -275,6 +287,36 @@ int wr_ensure(struct sl_wr *w, size_t n)
 		return wr_poison(w, SL_E_NOMEM);
 	w->p = np;
 	w->cap = ncap;
+	return 0;
+}
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23	/* Linux 5.14 */
+#endif
+
+int wr_prepare(struct sl_wr *w, size_t n)
+{
+	size_t need, old = w->cap;
+	uint8_t *np;
+	int err = wr_need(w, n, &need);
+
+	if (err)
+		return err;
+	if (need <= w->cap)
+		return 0;
+	if (!(np = realloc(w->p, need)))
+		return wr_poison(w, SL_E_NOMEM);
+	w->p = np;
+	w->cap = need;
+	if (need - old >= WR_POPULATE_MIN) {
+		uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+		uintptr_t a = ((uintptr_t)np + old + pg - 1) & ~(pg - 1);
+		uintptr_t e = ((uintptr_t)np + need) & ~(pg - 1);
+
+		/* Only a hint: an older kernel says EINVAL and the pages fault in as written. */
+		if (e > a)
+			(void)madvise((void *)a, e - a, MADV_POPULATE_WRITE);
+	}
 	return 0;
 }
 

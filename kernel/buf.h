@@ -88,6 +88,15 @@ static inline void wr_init(struct sl_wr *w, size_t max)
 
 /* Make room for n more bytes; 0 or the writer's error. */
 SL_MUST_CHECK int wr_ensure(struct sl_wr *w, size_t n);
+/*
+ * Room for n more bytes, known to be written soon: allocated exactly (no
+ * doubling), and when that adds WR_POPULATE_MIN bytes or more, the new
+ * pages are mapped in one call rather than by one fault each as they are
+ * first written (a fault per 4 KiB page is most of the cost of filling a
+ * fresh multi-megabyte buffer).  Contents are unchanged; 0 or an error.
+ */
+#define WR_POPULATE_MIN ((size_t)256 << 10)
+SL_MUST_CHECK int wr_prepare(struct sl_wr *w, size_t n);
 int wr_u8(struct sl_wr *w, uint8_t v);
 int wr_i8(struct sl_wr *w, int8_t v);
 int wr_i16(struct sl_wr *w, int16_t v);

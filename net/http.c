@@ -467,7 +467,7 @@ static int headers_done(struct http_parser *p)
 			return 0;
 		}
 		p->body.max = (size_t)cl;
-		rc = wr_ensure(&p->body, (size_t)cl);
+		rc = wr_prepare(&p->body, (size_t)cl);
 		if (rc != 0)
 			return rc;
 		p->remaining = cl;
@@ -631,6 +631,31 @@ int http_parser_feed(struct http_parser *p, const void *buf, size_t len, size_t 
 	p->received += in.off;
 	if (rc < 0)
 		return fail(p, rc);
+	return p->state == HTTP_S_DONE ? HTTP_DONE : 0;
+}
+
+uint8_t *http_parser_body_room(struct http_parser *p, size_t *room)
+{
+	size_t free_bytes = p->body.cap - p->body.len;
+
+	*room = 0;
+	if (p->state != HTTP_S_BODY_LEN || p->body.err || !p->body.p)
+		return NULL;
+	*room = p->remaining < free_bytes ? (size_t)p->remaining : free_bytes;
+	return *room ? p->body.p + p->body.len : NULL;
+}
+
+int http_parser_fed_body(struct http_parser *p, size_t n)
+{
+	size_t room;
+
+	if (!http_parser_body_room(p, &room) || n > room)
+		return fail(p, SL_E_INVALID);
+	p->body.len += n;
+	p->remaining -= n;
+	p->received += n;
+	if (p->remaining == 0)
+		p->state = HTTP_S_DONE;
 	return p->state == HTTP_S_DONE ? HTTP_DONE : 0;
 }
 

@@ -176,6 +176,15 @@ void http_parser_free(struct http_parser *p);
  */
 SL_MUST_CHECK int http_parser_feed(struct http_parser *p, const void *buf, size_t len, size_t *used);
 /*
+ * While a Content-Length body is being read, where its next bytes may be
+ * read straight into, sparing a copy: returns a pointer to *room free bytes
+ * (no more than the body still needs), or NULL (*room 0) in any other
+ * state.  Bytes read there are handed over with http_parser_fed_body().
+ */
+uint8_t *http_parser_body_room(struct http_parser *p, size_t *room);
+/* n bytes were written at http_parser_body_room(); returns 0 or HTTP_DONE. */
+SL_MUST_CHECK int http_parser_fed_body(struct http_parser *p, size_t n);
+/*
  * The connection ended cleanly.  Returns HTTP_DONE when that completes a body
  * read until close (or the response was already complete), else SL_E_CLOSED
  * (or the sticky error).

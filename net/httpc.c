@@ -683,14 +683,23 @@ static int conn_recv(struct hc_conn *k)
 	int i, rc;
 
 	for (i = 0; i < READS_PER_PUMP; i++) {
-		ssize_t n = k->ops->read(k->t, c->rbuf, sizeof(c->rbuf));
+		/*
+		 * The rest of a large body is read straight into the body's
+		 * buffer, in reads as large as it needs: the body is copied
+		 * once, by the kernel, not again out of rbuf.
+		 */
+		size_t room = 0;
+		uint8_t *dst = k->state == C_ACTIVE ? http_parser_body_room(&k->req->parser, &room) : NULL;
+		int direct = dst && room >= sizeof(c->rbuf);
+		size_t want = direct ? room : sizeof(c->rbuf);
+		ssize_t n = k->ops->read(k->t, direct ? dst : c->rbuf, want);
 		size_t used;
 
 		if (n == -EAGAIN)
 			return 0;
 		if (n < 0)
 			return (int)n;
-		if ((size_t)n > sizeof(c->rbuf))
+		if ((size_t)n > want)
 			return -EIO;
 		if (k->state != C_ACTIVE)
 			return n == 0 ? SL_E_CLOSED : SL_E_PROTO;	/* idle: closed, or unasked bytes */
@@ -700,6 +709,16 @@ static int conn_recv(struct hc_conn *k)
 				return rc;
 			conn_response(k, 0);
 			return 0;
+		}
+		if (direct) {
+			rc = http_parser_fed_body(&k->req->parser, (size_t)n);
+			if (rc < 0)
+				return rc;
+			if (rc == HTTP_DONE) {
+				conn_response(k, 0);
+				return 0;
+			}
+			continue;
 		}
 		rc = http_parser_feed(&k->req->parser, c->rbuf, (size_t)n, &used);
 		if (rc < 0)

@@ -257,6 +257,34 @@ static void test_writer_growth(void)
 	wr_free(&w);
 }
 
+/* wr_prepare: exactly the room asked for, contents kept, the cap honoured. */
+static void test_writer_prepare(void)
+{
+	struct sl_wr w;
+	size_t n = WR_POPULATE_MIN * 3 + 17, i;
+
+	wr_init(&w, 0);
+	T_EQ(wr_bytes(&w, "head", 4), 0);
+	T_EQ(wr_prepare(&w, n), 0);
+	T_EQ(w.cap, 4 + n);
+	T_EQ(w.len, 4);
+	T_MEMEQ(w.p, "head", 4);
+	for (i = 0; i < n; i++)
+		T_EQ(wr_u8(&w, (uint8_t)i), 0);
+	T_EQ(w.cap, 4 + n);		/* filling what was prepared never grows it */
+	T_EQ(w.p[4 + n - 1], (uint8_t)(n - 1));
+	T_EQ(wr_prepare(&w, 0), 0);
+	T_EQ(wr_prepare(&w, 10), 0);	/* a small one: no populate, still exact */
+	T_EQ(w.cap, 4 + n + 10);
+	wr_free(&w);
+
+	wr_init(&w, 100);
+	T_EQ(wr_prepare(&w, 100), 0);
+	T_EQ(wr_prepare(&w, 101), SL_E_TOOBIG);
+	T_EQ(w.err, SL_E_TOOBIG);	/* poisoned like any write past the cap */
+	wr_free(&w);
+}
+
 static void test_writer_cap_poison(void)
 {
 	struct sl_wr w;
@@ -375,6 +403,7 @@ int main(void)
 	T_RUN(test_writer_cap_poison);
 	T_RUN(test_writer_nomem);
 	T_RUN(test_reserve_patch_take);
+	T_RUN(test_writer_prepare);
 	T_RUN(test_strerror);
 	return t_done();
 }

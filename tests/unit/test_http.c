@@ -501,6 +501,50 @@ static void test_sticky_error(void)
 	http_parser_free(&p);
 }
 
+/* A Content-Length body read straight into the parser's buffer, as httpc does for large ones. */
+static void test_body_room(void)
+{
+	static const char head[] = "HTTP/1.1 206 Partial Content\r\nContent-Length: 10\r\n\r\n012";
+	struct http_parser p;
+	struct http_response r;
+	size_t used, room;
+	uint8_t *dst;
+
+	http_parser_init(&p, &LIM, 0);
+	T_CHECK(http_parser_body_room(&p, &room) == NULL && room == 0);	/* no head yet */
+	T_EQ(http_parser_feed(&p, head, strlen(head), &used), 0);
+	T_EQ(used, strlen(head));
+	dst = http_parser_body_room(&p, &room);
+	T_CHECK(dst != NULL);
+	T_EQ(room, 7);			/* what the body still needs, never more */
+	memcpy(dst, "3456", 4);
+	T_EQ(http_parser_fed_body(&p, 4), 0);
+	dst = http_parser_body_room(&p, &room);
+	T_EQ(room, 3);
+	memcpy(dst, "789", 3);
+	T_EQ(http_parser_fed_body(&p, 3), HTTP_DONE);
+	T_CHECK(http_parser_body_room(&p, &room) == NULL && room == 0);
+	T_EQ(http_parser_response(&p, &r), 0);
+	T_EQ(r.status, 206);
+	T_EQ(r.body_len, 10);
+	T_CHECK(memcmp(r.body, "0123456789", 10) == 0);
+	free(r.body);
+	http_parser_free(&p);
+
+	/* Claiming more than the room is an error, and sticks. */
+	http_parser_init(&p, &LIM, 0);
+	T_EQ(http_parser_feed(&p, head, strlen(head), &used), 0);
+	T_CHECK(http_parser_fed_body(&p, 8) < 0);
+	T_CHECK(http_parser_feed(&p, "x", 1, &used) < 0);
+	http_parser_free(&p);
+
+	/* A chunked body is never offered: its framing is inside the bytes. */
+	http_parser_init(&p, &LIM, 0);
+	T_EQ(http_parser_feed(&p, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab", 52, &used), 0);
+	T_CHECK(http_parser_body_room(&p, &room) == NULL && room == 0);
+	http_parser_free(&p);
+}
+
 static void test_take_body(void)
 {
 	const char *m = "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nbody";
@@ -541,5 +585,6 @@ int main(void)
 	T_RUN(test_truncated);
 	T_RUN(test_sticky_error);
 	T_RUN(test_take_body);
+	T_RUN(test_body_room);
 	return t_done();
 }

@@ -30,6 +30,10 @@
  *
  *   enough --> cold loads? --none--> build --> reply
  *                  \--some--> COLD --last load done--> build --> reply --> unpin
+ *                               ^                   |
+ *                               +-------------------+ ranges moved to other objects
+ *                                  meanwhile (compaction, log start): unpin, load
+ *                                  again, at most MAX_RELOADS times
  *
  * Fetch sessions (KIP-227) are declined: every response carries session id 0,
  * which tells the client to keep sending full fetch requests.
@@ -39,6 +43,9 @@
 #include "../kernel/log.h"
 
 #define MAX_SPANS 1024
+
+/* Cold loads done before the ranges they pinned are given up on. */
+#define MAX_RELOADS 3
 
 /* A cold partition's load; one per requested partition. */
 struct cold {
@@ -55,6 +62,7 @@ struct fstate {
 	int timed_out;
 	struct cold *cold;		/* nwaiters of them */
 	int32_t cold_pending;
+	int reloads;			/* cold loads started again after a manifest change */
 	int building;			/* waiting for cold loads; timers and waiters are off */
 };
 
@@ -234,8 +242,10 @@ static void build_and_reply(struct kreq *kr)
 		if (np > 0 && !(tr->partitions = KR_NEW(kr, fetch_resp_partition_data, np)))
 			goto nomem;
 	}
-	if (walk(kr, rs, &errors) == (size_t)-1)
+	size_t bytes = walk(kr, rs, &errors);
+	if (bytes == (size_t)-1)
 		goto nomem;
+	kr->reply_bytes = bytes + 1024;	/* record data, and room for the fields around it */
 	take_pins(kr, &pins);
 	kreq_reply(kr);		/* encodes: the spans must stay valid until it returns */
 	drop_pins(&pins);
@@ -244,6 +254,30 @@ nomem:
 	take_pins(kr, &pins);
 	kreq_fail(kr, "Fetch response exceeds the request's memory cap");
 	drop_pins(&pins);
+}
+
+static int32_t cold_start(struct kreq *kr);
+static int cold_all_cached(struct kreq *kr);
+
+static int cold_failed(const struct fstate *fs)
+{
+	for (int32_t i = 0; i < fs->nwaiters; i++)
+		if (fs->cold[i].err)
+			return 1;
+	return 0;
+}
+
+/* Give up every cold load's pins. */
+static void cold_release(struct kreq *kr)
+{
+	struct fstate *fs = kr->state;
+
+	for (int32_t i = 0; i < fs->nwaiters; i++) {
+		if (fs->cold[i].h) {
+			tier_fetch_done(kr->k->tier, fs->cold[i].h);
+			fs->cold[i].h = NULL;
+		}
+	}
 }
 
 static void on_cold(void *arg, int err)
@@ -258,8 +292,21 @@ static void on_cold(void *arg, int err)
 		log_warn("kafka", "fetch: reading older records from the object store failed: %s",
 			 sl_strerror(err));
 	}
-	if (--fs->cold_pending == 0)
-		build_and_reply(kr);
+	if (--fs->cold_pending > 0)
+		return;
+	/*
+	 * A compaction or a log start move may have given the ranges to
+	 * other objects while they loaded: then the pinned blocks are not
+	 * the ones a read finds, so load what the manifest names now (a few
+	 * times at most; after that, answer with what there is).
+	 */
+	if (fs->reloads < MAX_RELOADS && !cold_failed(fs) && !cold_all_cached(kr)) {
+		fs->reloads++;
+		cold_release(kr);
+		if (cold_start(kr) > 0)
+			return;
+	}
+	build_and_reply(kr);
 }
 
 /* The partition exists and the fetch offset is below its memory tail. */
@@ -379,15 +426,8 @@ static void on_timeout(struct loop *l, void *arg)
 
 static void on_cancel(struct kreq *kr)
 {
-	struct fstate *fs = kr->state;
-
 	unwait_all(kr);
-	for (int32_t i = 0; i < fs->nwaiters; i++) {
-		if (fs->cold[i].h) {
-			tier_fetch_done(kr->k->tier, fs->cold[i].h);
-			fs->cold[i].h = NULL;
-		}
-	}
+	cold_release(kr);
 	/* The connection is gone: nothing to answer, nothing else holds kr. */
 	kreq_reply(kr);
 }

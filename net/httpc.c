@@ -56,6 +56,7 @@
 #define DEF_MAX_BODY (16u * 1024 * 1024)
 #define COALESCE_BODY 8192	/* bodies this small travel in the head's buffer */
 #define READS_PER_PUMP 64
+#define DIRECT_READ_MAX ((size_t)256 << 10)	/* a read into a body: a pump moves 16 MiB at most */
 #define HOSTVAL_MAX (RESOLVE_MAX_NAME + 16)
 
 enum { C_RESOLVING, C_CONNECTING, C_IDLE, C_ACTIVE, C_CLOSED };
@@ -691,7 +692,7 @@ static int conn_recv(struct hc_conn *k)
 		size_t room = 0;
 		uint8_t *dst = k->state == C_ACTIVE ? http_parser_body_room(&k->req->parser, &room) : NULL;
 		int direct = dst && room >= sizeof(c->rbuf);
-		size_t want = direct ? room : sizeof(c->rbuf);
+		size_t want = !direct ? sizeof(c->rbuf) : room < DIRECT_READ_MAX ? room : DIRECT_READ_MAX;
 		ssize_t n = k->ops->read(k->t, direct ? dst : c->rbuf, want);
 		size_t used;
 

@@ -379,7 +379,7 @@ static int read_entries(struct sl_rd *r, struct pst_table *t)
 	int64_t prev_pid = -1;
 
 	if (rd_u32(r, &n))
-		return SL_E_SHORT;
+		return SL_E_INVALID;	/* the body is too short for its count */
 	if (n > PST_MAX_PRODUCERS)
 		return SL_E_TOOBIG;
 	if ((size_t)n > rd_left(r) / ENTRY_BYTES)

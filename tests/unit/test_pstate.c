@@ -789,6 +789,15 @@ static void test_snapshot_rules(void)
 	snap_entry(&s, 1, 0, 0);
 	T_EQ(snap_end(&s), SL_E_INVALID);
 
+	/* A body too short to hold its count. */
+	{
+		uint8_t z[9] = { 1, 0, 0, 0, 0 };
+		struct pst_table *u = (struct pst_table *)1;
+		sl_store_be32(z + 5, crc32c(0, z, 5));
+		T_EQ(decode(z, sizeof(z), &u), SL_E_INVALID);
+		T_CHECK(u == NULL);
+	}
+
 	/* An empty input, and a lone version byte. */
 	struct pst_table *t = NULL;
 	T_EQ(decode(NULL, 0, &t), SL_E_SHORT);

@@ -45,13 +45,16 @@
  *
  * How the broker uses it (the later wiring):
  *   Produce:  pst_check; on APPEND write the batch to the WAL, and in the
- *             same turn of the loop pst_append with the offsets it got, so a
- *             retry arriving while the original waits for durability is seen
- *             as a DUPLICATE.  A DUPLICATE is answered NONE with the original
- *             offsets, but only once those are durable (the original's own
- *             answer waits for the same thing).  If the WAL write fails after
- *             pst_append, pst_remove the producer: the offsets never became
- *             durable and must not be handed to a retry as a duplicate.
+ *             same turn of the loop pst_append with the offsets it got and
+ *             the batch's max timestamp as stored (the broker's time for
+ *             LogAppendTime), so a retry arriving while the original waits
+ *             for durability is seen as a DUPLICATE.  A DUPLICATE is answered
+ *             NONE with base offset dup.first_offset and log_append_time
+ *             dup.max_timestamp, as Kafka's UnifiedLog does, but only once
+ *             the original is durable (its own answer waits for the same
+ *             thing).  If the WAL write fails after pst_append, pst_remove
+ *             the producer: the offsets never became durable and must not be
+ *             handed to a retry as a duplicate.
  *   Snapshot: pst_encode into the manifest; on start pst_decode, then replay
  *             the WAL's batches above it through pst_append (a batch at or
  *             below the newest offsets already in an entry changes nothing,

@@ -1,0 +1,829 @@
+/*
+ * test_pstate.c - idempotent producers' state (kafka/pstate.h), driven with
+ * a fake wall clock: sequence rules with the wrap at INT32_MAX, duplicates
+ * of each of the last five batches and not of the sixth, epoch bumps and
+ * fencing, unknown and epoch-less producers, bad batches, expiry, head
+ * truncation, many producers, the id allocator across blocks and restarts,
+ * and snapshots: round trips, every truncation and every corrupted byte, and
+ * well-checksummed bodies that break the format's rules.
+ */
+#include <stdlib.h>
+#include "t.h"
+#include "../../kafka/pstate.h"
+#include "../../kafka/kerr.h"
+#include "../../kernel/crc32c.h"
+#include "../../kernel/err.h"
+
+static struct pst_batch B(int64_t pid, int16_t epoch, int32_t seq, int32_t count)
+{
+	struct pst_batch b = { pid, epoch, seq, count };
+	return b;
+}
+
+static int16_t last_err;
+static struct pst_meta last_dup;
+
+/* pst_check's verdict; the error and duplicate land in last_err, last_dup. */
+static enum pst_verdict chk(const struct pst_table *t, int64_t pid, int16_t epoch, int32_t seq,
+			    int32_t count)
+{
+	struct pst_batch b = B(pid, epoch, seq, count);
+
+	last_err = 12345;
+	memset(&last_dup, 0xAB, sizeof(last_dup));
+	return pst_check(t, &b, &last_err, &last_dup);
+}
+
+static int app(struct pst_table *t, int64_t pid, int16_t epoch, int32_t seq, int32_t count,
+	       int64_t offset, int64_t ts, int64_t now)
+{
+	struct pst_batch b = B(pid, epoch, seq, count);
+	return pst_append(t, &b, offset, ts, now);
+}
+
+/* Check, and append when the check says so, as Produce will. */
+static enum pst_verdict produce(struct pst_table *t, int64_t pid, int16_t epoch, int32_t seq,
+				int32_t count, int64_t offset, int64_t now)
+{
+	enum pst_verdict v = chk(t, pid, epoch, seq, count);
+
+	if (v == PST_APPEND)
+		T_EQ(app(t, pid, epoch, seq, count, offset, offset * 10, now), 0);
+	return v;
+}
+
+static void test_last_seq(void)
+{
+	T_EQ(pst_last_seq(0, 1), 0);
+	T_EQ(pst_last_seq(0, 10), 9);
+	T_EQ(pst_last_seq(INT32_MAX, 1), INT32_MAX);
+	T_EQ(pst_last_seq(INT32_MAX, 2), 0);
+	T_EQ(pst_last_seq(INT32_MAX - 1, 4), 1);
+	T_EQ(pst_last_seq(INT32_MAX, INT32_MAX), INT32_MAX - 2);
+	T_EQ(pst_last_seq(1, INT32_MAX), INT32_MAX);
+	T_EQ(pst_last_seq(2, INT32_MAX), 0);
+}
+
+static void test_not_idempotent(void)
+{
+	struct pst_table *t = pst_table_new();
+
+	T_EQ(chk(t, -1, -1, -1, 3), PST_APPEND);
+	T_EQ(last_err, KERR_NONE);
+	T_EQ(chk(t, -7, 5, 99, 0), PST_APPEND);
+	T_EQ(app(t, -1, -1, -1, 3, 0, 0, 0), 0);
+	T_EQ(app(t, -1, -1, -1, 3, 3, 0, 0), 0);
+	T_EQ(pst_count(t), 0);
+	T_CHECK(pst_find(t, -1) == NULL);
+	pst_table_free(t);
+}
+
+static void test_bad_batches(void)
+{
+	struct pst_table *t = pst_table_new();
+
+	T_EQ(chk(t, 1, 0, -1, 1), PST_REJECT);
+	T_EQ(last_err, KERR_INVALID_RECORD);
+	T_EQ(chk(t, 1, 0, INT32_MIN, 1), PST_REJECT);
+	T_EQ(last_err, KERR_INVALID_RECORD);
+	T_EQ(chk(t, 1, 0, 0, 0), PST_REJECT);
+	T_EQ(last_err, KERR_INVALID_RECORD);
+	T_EQ(chk(t, 1, 0, 0, -5), PST_REJECT);
+	T_EQ(last_err, KERR_INVALID_RECORD);
+
+	T_EQ(app(t, 1, 0, -1, 1, 0, 0, 0), SL_E_INVALID);
+	T_EQ(app(t, 1, 0, 0, 0, 0, 0, 0), SL_E_INVALID);
+	T_EQ(app(t, 1, 0, 0, 1, -1, 0, 0), SL_E_INVALID);
+	T_EQ(app(t, 1, 0, 0, 2, INT64_MAX, 0, 0), SL_E_INVALID);
+	T_EQ(pst_count(t), 0);
+	T_EQ(app(t, 1, 0, 0, 1, INT64_MAX, 0, 0), 0);		/* ends exactly at INT64_MAX */
+	T_EQ(pst_find(t, 1)->batch[0].last_offset, INT64_MAX);
+	pst_table_free(t);
+}
+
+static void test_unknown_producer(void)
+{
+	struct pst_table *t = pst_table_new();
+
+	/* KIP-360: no state, any sequence and any epoch >= -1. */
+	T_EQ(chk(t, 42, 3, 17, 5), PST_APPEND);
+	T_EQ(last_err, KERR_NONE);
+	T_EQ(chk(t, 42, 0, INT32_MAX, 1), PST_APPEND);
+	T_EQ(chk(t, 42, INT16_MAX, 0, 1), PST_APPEND);
+	T_EQ(chk(t, 42, -2, 0, 1), PST_REJECT);
+	T_EQ(last_err, KERR_INVALID_PRODUCER_EPOCH);
+
+	T_EQ(app(t, 42, 3, 17, 5, 100, 555, 1000), 0);
+	T_EQ(pst_count(t), 1);
+	const struct pst_entry *e = pst_find(t, 42);
+	T_CHECK(e != NULL);
+	if (e) {
+		T_EQ(e->epoch, 3);
+		T_EQ(e->nbatches, 1);
+		T_EQ(e->batch[0].first_seq, 17);
+		T_EQ(e->batch[0].last_seq, 21);
+		T_EQ(e->batch[0].first_offset, 100);
+		T_EQ(e->batch[0].last_offset, 104);
+		T_EQ(e->batch[0].max_timestamp, 555);
+		T_EQ(e->last_append_ms, 1000);
+	}
+	/* Now known: the next batch must follow 21. */
+	T_EQ(chk(t, 42, 3, 23, 1), PST_REJECT);
+	T_EQ(last_err, KERR_OUT_OF_ORDER_SEQUENCE_NUMBER);
+	T_EQ(chk(t, 42, 3, 0, 1), PST_REJECT);
+	T_EQ(chk(t, 42, 3, 22, 1), PST_APPEND);
+	/* Other producers are still unknown. */
+	T_EQ(chk(t, 43, 3, 23, 1), PST_APPEND);
+	pst_table_free(t);
+}
+
+static void test_in_sequence(void)
+{
+	struct pst_table *t = pst_table_new();
+	int64_t off = 0;
+
+	for (int32_t seq = 0; seq < 100; seq += 10, off += 10)
+		T_EQ(produce(t, 7, 0, seq, 10, off, 1), PST_APPEND);
+	T_EQ(pst_find(t, 7)->nbatches, PST_BATCHES);
+	/* A gap, a step back, an overlap with the newest: out of order. */
+	T_EQ(chk(t, 7, 0, 101, 1), PST_REJECT);
+	T_EQ(last_err, KERR_OUT_OF_ORDER_SEQUENCE_NUMBER);
+	T_EQ(chk(t, 7, 0, 99, 1), PST_REJECT);
+	T_EQ(chk(t, 7, 0, 95, 10), PST_REJECT);
+	T_EQ(chk(t, 7, 0, 0, 1), PST_REJECT);
+	T_EQ(last_err, KERR_OUT_OF_ORDER_SEQUENCE_NUMBER);
+	T_EQ(chk(t, 7, 0, 100, 1), PST_APPEND);
+	T_EQ(last_err, KERR_NONE);
+	pst_table_free(t);
+}
+
+static void test_wrap(void)
+{
+	struct pst_table *t = pst_table_new();
+
+	/* Starting anywhere (unknown producer), ending at INT32_MAX. */
+	T_EQ(produce(t, 9, 2, INT32_MAX - 9, 10, 0, 1), PST_APPEND);
+	T_EQ(pst_find(t, 9)->batch[0].last_seq, INT32_MAX);
+	T_EQ(chk(t, 9, 2, INT32_MAX, 1), PST_REJECT);	/* INT32_MAX + 1 is not a sequence */
+	T_EQ(chk(t, 9, 2, 1, 1), PST_REJECT);
+	T_EQ(produce(t, 9, 2, 0, 3, 10, 1), PST_APPEND);	/* wraps to 0 */
+	T_EQ(produce(t, 9, 2, 3, 1, 13, 1), PST_APPEND);
+	/* A batch straddling the wrap: INT32_MAX-1 .. 1. */
+	T_EQ(produce(t, 10, 0, INT32_MAX - 1, 4, 20, 1), PST_APPEND);
+	T_EQ(pst_find(t, 10)->batch[0].last_seq, 1);
+	T_EQ(chk(t, 10, 0, INT32_MAX - 1, 4), PST_DUPLICATE);
+	T_EQ(last_dup.first_offset, 20);
+	T_EQ(last_dup.last_offset, 23);
+	T_EQ(chk(t, 10, 0, 0, 1), PST_REJECT);
+	T_EQ(chk(t, 10, 0, 2, 1), PST_APPEND);
+	pst_table_free(t);
+}
+
+static void test_duplicates(void)
+{
+	struct pst_table *t = pst_table_new();
+
+	/* Six batches of 4 records: seqs 0-3, 4-7, ..., 20-23 at offsets 100+10i. */
+	for (int i = 0; i < 6; i++) {
+		T_EQ(chk(t, 5, 1, 4 * i, 4), PST_APPEND);
+		T_EQ(app(t, 5, 1, 4 * i, 4, 100 + 10 * i, 7000 + i, 50 + i), 0);
+	}
+	const struct pst_entry *e = pst_find(t, 5);
+	T_EQ(e->nbatches, 5);
+	T_EQ(e->batch[0].first_seq, 4);		/* the first went */
+	T_EQ(e->batch[4].first_seq, 20);
+	T_EQ(e->last_append_ms, 55);
+	for (int i = 1; i < 6; i++) {
+		T_EQ(chk(t, 5, 1, 4 * i, 4), PST_DUPLICATE);
+		T_EQ(last_err, KERR_NONE);
+		T_EQ(last_dup.first_seq, 4 * i);
+		T_EQ(last_dup.last_seq, 4 * i + 3);
+		T_EQ(last_dup.first_offset, 100 + 10 * i);
+		T_EQ(last_dup.last_offset, 100 + 10 * i + 3);
+		T_EQ(last_dup.max_timestamp, 7000 + i);
+	}
+	/* The sixth-oldest is forgotten: out of order, not a duplicate. */
+	T_EQ(chk(t, 5, 1, 0, 4), PST_REJECT);
+	T_EQ(last_err, KERR_OUT_OF_ORDER_SEQUENCE_NUMBER);
+	/* Same first sequence, another count: not a duplicate. */
+	T_EQ(chk(t, 5, 1, 8, 3), PST_REJECT);
+	T_EQ(chk(t, 5, 1, 8, 5), PST_REJECT);
+	/* Same sequences, a newer epoch: a bumped producer starts at 0, so out of order. */
+	T_EQ(chk(t, 5, 2, 8, 4), PST_REJECT);
+	T_EQ(last_err, KERR_OUT_OF_ORDER_SEQUENCE_NUMBER);
+	/* Same sequences, an older epoch: fenced. */
+	T_EQ(chk(t, 5, 0, 8, 4), PST_REJECT);
+	T_EQ(last_err, KERR_INVALID_PRODUCER_EPOCH);
+	/* Another producer with the same sequences is not a duplicate. */
+	T_EQ(chk(t, 6, 1, 8, 4), PST_APPEND);
+	/* Checking changed nothing. */
+	T_EQ(pst_find(t, 5)->nbatches, 5);
+	T_EQ(pst_count(t), 1);
+	pst_table_free(t);
+}
+
+static void test_epoch_bump(void)
+{
+	struct pst_table *t = pst_table_new();
+
+	T_EQ(produce(t, 3, 0, 0, 10, 0, 1), PST_APPEND);
+	T_EQ(produce(t, 3, 0, 10, 10, 10, 1), PST_APPEND);
+	/* A bumped epoch must start at 0. */
+	T_EQ(chk(t, 3, 1, 20, 1), PST_REJECT);
+	T_EQ(last_err, KERR_OUT_OF_ORDER_SEQUENCE_NUMBER);
+	T_EQ(chk(t, 3, 5, 1, 1), PST_REJECT);
+	/* seq 0 with the new epoch matches a cached range but is no duplicate. */
+	T_EQ(chk(t, 3, 1, 0, 10), PST_APPEND);
+	T_EQ(app(t, 3, 1, 0, 10, 20, 0, 2), 0);
+	const struct pst_entry *e = pst_find(t, 3);
+	T_EQ(e->epoch, 1);
+	T_EQ(e->nbatches, 1);		/* the new epoch forgot the old batches */
+	T_EQ(e->batch[0].first_offset, 20);
+	/* The old epoch is fenced, retries of its batches included. */
+	T_EQ(chk(t, 3, 0, 20, 1), PST_REJECT);
+	T_EQ(last_err, KERR_INVALID_PRODUCER_EPOCH);
+	T_EQ(chk(t, 3, 0, 10, 10), PST_REJECT);
+	T_EQ(last_err, KERR_INVALID_PRODUCER_EPOCH);
+	T_EQ(chk(t, 3, 0, 0, 10), PST_REJECT);
+	T_EQ(last_err, KERR_INVALID_PRODUCER_EPOCH);
+	/* The new epoch's own retry is a duplicate, its next batch follows. */
+	T_EQ(chk(t, 3, 1, 0, 10), PST_DUPLICATE);
+	T_EQ(last_dup.first_offset, 20);
+	T_EQ(chk(t, 3, 1, 10, 1), PST_APPEND);
+	/* A jump of several epochs is a bump too. */
+	T_EQ(chk(t, 3, 9, 0, 1), PST_APPEND);
+	T_EQ(chk(t, 3, INT16_MAX, 0, 1), PST_APPEND);
+	T_EQ(chk(t, 3, INT16_MAX, 3, 1), PST_REJECT);
+	pst_table_free(t);
+}
+
+/* A batch with epoch -1 but a producer id: Kafka keeps it with no epoch. */
+static void test_no_epoch(void)
+{
+	struct pst_table *t = pst_table_new();
+
+	T_EQ(produce(t, 4, -1, 50, 1, 0, 1), PST_APPEND);
+	T_EQ(pst_find(t, 4)->epoch, -1);
+	T_EQ(chk(t, 4, -1, 50, 1), PST_DUPLICATE);	/* still deduplicated */
+	T_EQ(chk(t, 4, -1, 7, 1), PST_APPEND);		/* but any sequence goes */
+	T_EQ(chk(t, 4, 0, 7, 1), PST_APPEND);		/* and any first sequence of an epoch */
+	T_EQ(chk(t, 4, -2, 0, 1), PST_REJECT);
+	T_EQ(last_err, KERR_INVALID_PRODUCER_EPOCH);
+	T_EQ(produce(t, 4, 0, 7, 1, 1, 1), PST_APPEND);
+	T_EQ(chk(t, 4, 0, 9, 1), PST_REJECT);		/* with an epoch, order counts */
+	T_EQ(chk(t, 4, -1, 8, 1), PST_REJECT);
+	T_EQ(last_err, KERR_INVALID_PRODUCER_EPOCH);
+	pst_table_free(t);
+}
+
+static void test_expiry(void)
+{
+	struct pst_table *t = pst_table_new();
+	const int64_t X = PST_EXPIRATION_MS_DEFAULT;
+	int64_t now = 1700000000000;
+
+	T_EQ(produce(t, 1, 0, 0, 1, 0, now), PST_APPEND);
+	T_EQ(produce(t, 2, 0, 0, 1, 1, now + 1000), PST_APPEND);
+	T_EQ(pst_expire(t, now + X - 1, X), 0);
+	T_EQ(pst_count(t), 2);
+	T_EQ(pst_expire(t, now + X, X), 1);		/* idle exactly X: gone (>=) */
+	T_CHECK(pst_find(t, 1) == NULL);
+	T_CHECK(pst_find(t, 2) != NULL);
+	/* Expired: unknown again, any sequence is accepted. */
+	T_EQ(chk(t, 1, 0, 500, 1), PST_APPEND);
+	/* An append renews; an append with an earlier clock does not move time back. */
+	T_EQ(produce(t, 2, 0, 1, 1, 2, now + 5000), PST_APPEND);
+	T_EQ(produce(t, 2, 0, 2, 1, 3, now + 10), PST_APPEND);
+	T_EQ(pst_find(t, 2)->last_append_ms, now + 5000);
+	T_EQ(pst_expire(t, now + 5000 + X - 1, X), 0);
+	/* The clock went back: not idle. */
+	T_EQ(pst_expire(t, 0, 0), 0);
+	T_EQ(pst_expire(t, INT64_MIN, X), 0);
+	T_EQ(pst_expire(t, INT64_MAX, -1), 0);
+	T_EQ(pst_count(t), 1);
+	T_EQ(pst_expire(t, INT64_MAX, X), 1);
+	T_EQ(pst_count(t), 0);
+	/* A last append far in the past, no overflow. */
+	T_EQ(app(t, 8, 0, 0, 1, 0, 0, INT64_MIN), 0);
+	T_EQ(pst_expire(t, INT64_MAX, INT64_MAX), 1);
+	pst_table_free(t);
+}
+
+static void test_truncate_and_remove(void)
+{
+	struct pst_table *t = pst_table_new();
+
+	T_EQ(produce(t, 1, 0, 0, 5, 0, 1), PST_APPEND);	/* offsets 0-4 */
+	T_EQ(produce(t, 2, 0, 0, 5, 5, 1), PST_APPEND);	/* 5-9 */
+	T_EQ(produce(t, 1, 0, 5, 5, 10, 1), PST_APPEND);	/* 10-14: 1's newest */
+	T_EQ(pst_truncate_head(t, 9), 0);
+	T_EQ(pst_truncate_head(t, 10), 1);		/* 2's last offset 9 < 10 */
+	T_CHECK(pst_find(t, 2) == NULL);
+	T_EQ(pst_truncate_head(t, 14), 0);
+	T_EQ(pst_truncate_head(t, 15), 1);
+	T_EQ(pst_count(t), 0);
+
+	T_EQ(produce(t, 1, 0, 0, 1, 20, 1), PST_APPEND);
+	T_EQ(produce(t, 2, 0, 0, 1, 21, 1), PST_APPEND);
+	pst_remove(t, 3);
+	pst_remove(t, 1);
+	T_EQ(pst_count(t), 1);
+	T_CHECK(pst_find(t, 1) == NULL);
+	T_CHECK(pst_find(t, 2) != NULL);
+	/* Removed after a failed WAL write: the retry is written again. */
+	T_EQ(chk(t, 1, 0, 0, 1), PST_APPEND);
+	pst_table_free(t);
+}
+
+/* WAL replay over a snapshot: batches the entry already holds change nothing. */
+static void test_replay_overlap(void)
+{
+	struct pst_table *t = pst_table_new();
+
+	T_EQ(app(t, 1, 0, 0, 5, 100, 1, 10), 0);
+	T_EQ(app(t, 1, 0, 5, 5, 105, 2, 20), 0);
+	T_EQ(app(t, 1, 0, 0, 5, 100, 1, 30), 0);		/* again */
+	T_EQ(app(t, 1, 1, 0, 5, 104, 1, 30), 0);		/* overlapping the newest */
+	const struct pst_entry *e = pst_find(t, 1);
+	T_EQ(e->nbatches, 2);
+	T_EQ(e->epoch, 0);
+	T_EQ(e->last_append_ms, 20);
+	T_EQ(app(t, 1, 0, 10, 5, 110, 3, 40), 0);
+	T_EQ(e->nbatches, 3);
+	T_EQ(e->last_append_ms, 40);
+	pst_table_free(t);
+}
+
+static void test_many_producers(void)
+{
+	struct pst_table *t = pst_table_new();
+	const int N = 20000;
+	int bad = 0;
+
+	for (int i = 0; i < N; i++)
+		if (app(t, (int64_t)i * 3, (int16_t)(i % 7), i % 1000, 2, 2 * i, 0, i) != 0)
+			bad++;
+	T_EQ(bad, 0);
+	T_EQ(pst_count(t), N);
+	for (int i = 0; i < N; i++) {
+		const struct pst_entry *e = pst_find(t, (int64_t)i * 3);
+		if (!e || e->epoch != i % 7 || e->batch[0].first_offset != 2 * i)
+			bad++;
+		if (pst_find(t, (int64_t)i * 3 + 1))
+			bad++;
+	}
+	T_EQ(bad, 0);
+	for (int i = 0; i < N; i += 2)
+		pst_remove(t, (int64_t)i * 3);
+	T_EQ(pst_count(t), N / 2);
+	for (int i = 0; i < N; i++)
+		if ((pst_find(t, (int64_t)i * 3) != NULL) != (i % 2 == 1))
+			bad++;
+	T_EQ(bad, 0);
+	/* Every remaining one appended at time i < N: all idle at N + 100 with 100. */
+	T_EQ(pst_expire(t, N + 100, 100), N / 2);
+	T_EQ(pst_count(t), 0);
+	pst_table_free(t);
+}
+
+/* ---- the allocator ---- */
+
+static void test_alloc_blocks(void)
+{
+	struct pst_alloc a;
+	int64_t id = -1, mark = -1;
+	int bad = 0;
+
+	T_EQ(pst_alloc_init(&a, -1, 1000), SL_E_INVALID);
+	T_EQ(pst_alloc_init(&a, 0, 0), SL_E_INVALID);
+	T_EQ(pst_alloc_init(&a, 0, 1000), 0);
+	/* Nothing is durable yet. */
+	T_EQ(pst_alloc_next(&a, &id), SL_E_AGAIN);
+	T_EQ(id, -1);
+	T_EQ(pst_alloc_reserve(&a, &mark), 0);
+	T_EQ(mark, 1000);
+	T_EQ(pst_alloc_reserve(&a, &mark), 0);		/* the same until installed */
+	T_EQ(mark, 1000);
+	T_EQ(pst_alloc_next(&a, &id), SL_E_AGAIN);
+	pst_alloc_install(&a, mark);
+	for (int64_t i = 0; i < 1000; i++)
+		if (pst_alloc_next(&a, &id) != 0 || id != i)
+			bad++;
+	T_EQ(bad, 0);
+	T_EQ(pst_alloc_next(&a, &id), SL_E_AGAIN);	/* block boundary */
+	T_EQ(id, 999);
+	T_EQ(pst_alloc_reserve(&a, &mark), 0);
+	T_EQ(mark, 2000);
+	pst_alloc_install(&a, 2000);
+	pst_alloc_install(&a, 2000);			/* twice: nothing more */
+	pst_alloc_install(&a, 1000);			/* stale: nothing */
+	T_EQ(a.limit, 2000);
+	T_EQ(pst_alloc_next(&a, &id), 0);
+	T_EQ(id, 1000);
+	/* Near the end of int64 the reservation refuses. */
+	T_EQ(pst_alloc_init(&a, INT64_MAX - 5, 10), 0);
+	T_EQ(pst_alloc_reserve(&a, &mark), SL_E_FULL);
+	T_EQ(pst_alloc_init(&a, INT64_MAX - 10, 10), 0);
+	T_EQ(pst_alloc_reserve(&a, &mark), 0);
+	T_EQ(mark, INT64_MAX);
+}
+
+/*
+ * Crashes at every point of a block: the ids handed out before and after a
+ * restart from the durable mark never meet.
+ */
+static void test_alloc_restart(void)
+{
+	static unsigned char seen[4000];
+	int64_t durable = 0, id, mark;
+	int bad = 0, handed = 0;
+
+	memset(seen, 0, sizeof(seen));
+	for (int life = 0; life < 6; life++) {
+		struct pst_alloc a;
+		T_EQ(pst_alloc_init(&a, durable, 100), 0);
+		/* Each life hands out a different number of ids, then dies. */
+		for (int k = 0; k < 37 * life + 1; k++) {
+			if (pst_alloc_next(&a, &id) == SL_E_AGAIN) {
+				if (pst_alloc_reserve(&a, &mark) != 0)
+					bad++;
+				durable = mark;		/* written and synced */
+				pst_alloc_install(&a, mark);
+				if (pst_alloc_next(&a, &id) != 0)
+					bad++;
+			}
+			if (id < 0 || id >= (int64_t)sizeof(seen) || seen[id]++)
+				bad++;
+			handed++;
+		}
+		/* A restart resumes at the durable mark, past anything handed out. */
+		T_CHECK(durable >= a.next);
+	}
+	T_EQ(bad, 0);
+	T_EQ(handed, 1 + 38 + 75 + 112 + 149 + 186);
+	/* Each life wasted the rest of its last block, no more. */
+	T_EQ(durable, 900);
+}
+
+/* ---- snapshots ---- */
+
+static struct pst_table *sample_table(void)
+{
+	struct pst_table *t = pst_table_new();
+
+	T_EQ(app(t, 900, 3, 0, 1, 0, 11, 1000), 0);
+	for (int i = 0; i < 7; i++)	/* more than five: the oldest two go */
+		T_EQ(app(t, 5, 0, 10 * i, 10, 1 + 10 * i, 100 + i, 2000 + i), 0);
+	T_EQ(app(t, 77, -1, INT32_MAX - 1, 4, 100, -1, -5), 0);	/* wraps; odd times */
+	T_EQ(app(t, 0, INT16_MAX, 12, 1, INT64_MAX, INT64_MIN, INT64_MAX), 0);
+	return t;
+}
+
+static int encode(const struct pst_table *t, uint8_t **p, size_t *len)
+{
+	struct sl_wr w;
+	int rc;
+
+	wr_init(&w, 0);
+	rc = pst_encode(t, &w);
+	if (rc) {
+		wr_free(&w);
+		return rc;
+	}
+	*p = wr_take(&w, len);
+	return 0;
+}
+
+static int decode(const uint8_t *p, size_t len, struct pst_table **out)
+{
+	struct sl_rd r;
+	int rc;
+
+	rd_init(&r, p, len);
+	rc = pst_decode(&r, out);
+	if (rc == 0 && rd_left(&r) != 0) {
+		pst_table_free(*out);
+		*out = NULL;
+		return -1;
+	}
+	if (rc != 0 && r.off != 0)
+		return -2;	/* a failed decode must not move the reader */
+	return rc;
+}
+
+static void same_entries(const struct pst_table *a, const struct pst_table *b)
+{
+	const int64_t pids[] = { 0, 5, 77, 900 };
+
+	T_EQ(pst_count(a), pst_count(b));
+	for (size_t i = 0; i < sizeof(pids) / sizeof(pids[0]); i++) {
+		const struct pst_entry *x = pst_find(a, pids[i]), *y = pst_find(b, pids[i]);
+		T_CHECK(x && y);
+		if (!x || !y)
+			continue;
+		T_EQ(x->epoch, y->epoch);
+		T_EQ(x->last_append_ms, y->last_append_ms);
+		T_EQ(x->nbatches, y->nbatches);
+		for (int k = 0; k < x->nbatches && k < y->nbatches; k++)
+			T_MEMEQ(&x->batch[k], &y->batch[k], sizeof(x->batch[k]));
+	}
+}
+
+static void test_snapshot_roundtrip(void)
+{
+	struct pst_table *t = sample_table(), *u = NULL, *e = pst_table_new();
+	uint8_t *p = NULL, *q = NULL;
+	size_t n = 0, m = 0;
+
+	T_EQ(encode(t, &p, &n), 0);
+	/* version, length, count, 4 entries, 5+1+1+1 batches, CRC */
+	T_EQ(n, 1 + 4 + 4 + 4 * (8 + 2 + 8 + 1) + 8 * (4 + 4 + 8 + 8 + 8) + 4);
+	T_EQ(p[0], 1);
+	T_EQ(sl_load_be32(p + 1), n - 9);
+	T_EQ(sl_load_be32(p + 5), 4);
+	T_EQ(sl_load_be64(p + 9), 0);			/* in increasing producer id */
+	T_EQ(sl_load_be32(p + n - 4), crc32c(0, p, n - 4));
+	T_EQ(decode(p, n, &u), 0);
+	T_CHECK(u != NULL);
+	if (u) {
+		same_entries(t, u);
+		T_EQ(pst_find(u, 5)->batch[0].first_seq, 20);
+		/* The same bytes again, and the same behaviour. */
+		T_EQ(encode(u, &q, &m), 0);
+		T_EQ(m, n);
+		if (m == n)
+			T_MEMEQ(p, q, n);
+		T_EQ(chk(u, 5, 0, 60, 10), PST_DUPLICATE);
+		T_EQ(last_dup.first_offset, 61);
+		T_EQ(last_dup.max_timestamp, 106);
+		T_EQ(chk(u, 5, 0, 20, 10), PST_DUPLICATE);
+		T_EQ(chk(u, 5, 0, 10, 10), PST_REJECT);
+		T_EQ(chk(u, 5, 0, 70, 1), PST_APPEND);
+		T_EQ(chk(u, 77, -1, INT32_MAX - 1, 4), PST_DUPLICATE);
+		/* and it can be changed further */
+		T_EQ(app(u, 5, 0, 70, 1, 200, 0, 3000), 0);
+		T_EQ(app(u, 6, 0, 0, 1, 201, 0, 3000), 0);
+		T_EQ(pst_count(u), 5);
+	}
+	free(q);
+	q = NULL;
+
+	/* An empty table, and two snapshots back to back in one buffer. */
+	T_EQ(encode(e, &q, &m), 0);
+	T_EQ(m, 1 + 4 + 4 + 4);
+	{
+		uint8_t *two = malloc(m + n);
+		struct sl_rd r;
+		struct pst_table *x = NULL, *y = NULL;
+		memcpy(two, q, m);
+		memcpy(two + m, p, n);
+		rd_init(&r, two, m + n);
+		T_EQ(pst_decode(&r, &x), 0);
+		T_EQ(r.off, m);
+		T_EQ(pst_decode(&r, &y), 0);
+		T_EQ(rd_left(&r), 0);
+		T_CHECK(x && pst_count(x) == 0);
+		if (y)
+			same_entries(t, y);
+		pst_table_free(x);
+		pst_table_free(y);
+		free(two);
+	}
+	/* A writer with a cap too small: the writer's error. */
+	{
+		struct sl_wr w;
+		wr_init(&w, 20);
+		T_CHECK(pst_encode(t, &w) != 0);
+		wr_free(&w);
+	}
+	free(p);
+	free(q);
+	pst_table_free(t);
+	pst_table_free(u);
+	pst_table_free(e);
+}
+
+static void test_snapshot_damage(void)
+{
+	struct pst_table *t = sample_table(), *u;
+	uint8_t *p = NULL, *c;
+	size_t n = 0;
+	int bad = 0;
+
+	T_EQ(encode(t, &p, &n), 0);
+	c = malloc(n);
+	/* Every truncation, with the bytes copied so ASan sees reads past the end. */
+	for (size_t k = 0; k < n; k++) {
+		uint8_t *s = malloc(k ? k : 1);
+		memcpy(s, p, k);
+		u = (struct pst_table *)1;
+		int rc = decode(s, k, &u);
+		if (rc != SL_E_SHORT || u != NULL)
+			bad++;
+		free(s);
+	}
+	T_EQ(bad, 0);
+	/* Every byte changed, each bit alone and the whole byte. */
+	for (size_t k = 0; k < n; k++) {
+		for (int bit = 0; bit <= 8; bit++) {
+			memcpy(c, p, n);
+			c[k] ^= bit < 8 ? (uint8_t)(1u << bit) : 0xFF;
+			u = NULL;
+			int rc = decode(c, n, &u);
+			if (rc == 0 || u != NULL) {
+				bad++;
+				pst_table_free(u);
+			}
+		}
+	}
+	T_EQ(bad, 0);
+	/* What kind of error: the version, the length, the checksum. */
+	memcpy(c, p, n);
+	c[0] = 2;
+	T_EQ(decode(c, n, &u), SL_E_INVALID);
+	memcpy(c, p, n);
+	c[4] ^= 1;			/* body length one more: the CRC runs past the end */
+	T_EQ(decode(c, n, &u), SL_E_SHORT);
+	memcpy(c, p, n);
+	c[20] ^= 0x10;
+	T_EQ(decode(c, n, &u), SL_E_CORRUPT);
+	free(c);
+	free(p);
+	pst_table_free(t);
+}
+
+/* ---- bodies with a good CRC that break the rules ---- */
+
+struct snap {
+	struct sl_wr w;
+	size_t len_at;
+};
+
+static void snap_begin(struct snap *s, uint32_t count)
+{
+	wr_init(&s->w, 0);
+	wr_u8(&s->w, 1);
+	wr_reserve(&s->w, 4, &s->len_at);
+	wr_u32(&s->w, count);
+}
+
+static void snap_entry(struct snap *s, int64_t pid, int16_t epoch, uint8_t nb)
+{
+	wr_i64(&s->w, pid);
+	wr_i16(&s->w, epoch);
+	wr_i64(&s->w, 0);
+	wr_u8(&s->w, nb);
+}
+
+static void snap_meta(struct snap *s, int32_t f, int32_t l, int64_t fo, int64_t lo)
+{
+	wr_i32(&s->w, f);
+	wr_i32(&s->w, l);
+	wr_i64(&s->w, fo);
+	wr_i64(&s->w, lo);
+	wr_i64(&s->w, 0);
+}
+
+/* Close the body, add the CRC, decode: the result. */
+static int snap_end(struct snap *s)
+{
+	struct pst_table *t = (struct pst_table *)1;
+	int rc;
+
+	wr_patch_u32(&s->w, s->len_at, (uint32_t)(s->w.len - s->len_at - 4));
+	wr_u32(&s->w, crc32c(0, s->w.p, s->w.len));
+	T_EQ(s->w.err, 0);
+	rc = decode(s->w.p, s->w.len, &t);
+	if (rc == 0)
+		pst_table_free(t);
+	else if (t != NULL)
+		rc = -3;	/* *out must be NULL on error */
+	wr_free(&s->w);
+	return rc;
+}
+
+static void test_snapshot_rules(void)
+{
+	struct snap s;
+
+	/* The well-formed baseline, then one rule broken at a time. */
+	snap_begin(&s, 2);
+	snap_entry(&s, 1, 0, 2);
+	snap_meta(&s, 0, 9, 0, 9);
+	snap_meta(&s, 10, 10, 10, 10);
+	snap_entry(&s, 2, 0, 0);		/* no batches: allowed */
+	T_EQ(snap_end(&s), 0);
+
+	snap_begin(&s, 1);
+	snap_entry(&s, -1, 0, 0);		/* negative producer id */
+	T_EQ(snap_end(&s), SL_E_INVALID);
+
+	snap_begin(&s, 2);
+	snap_entry(&s, 2, 0, 0);
+	snap_entry(&s, 1, 0, 0);		/* out of order */
+	T_EQ(snap_end(&s), SL_E_INVALID);
+
+	snap_begin(&s, 2);
+	snap_entry(&s, 2, 0, 0);
+	snap_entry(&s, 2, 0, 0);		/* twice */
+	T_EQ(snap_end(&s), SL_E_INVALID);
+
+	snap_begin(&s, 1);
+	snap_entry(&s, 1, 0, 6);		/* six batches */
+	for (int i = 0; i < 6; i++)
+		snap_meta(&s, i, i, i, i);
+	T_EQ(snap_end(&s), SL_E_INVALID);
+
+	/* One entry with one batch: first seq, last seq, first offset, last offset. */
+	static const struct {
+		int32_t f, l;
+		int64_t fo, lo;
+		int rc;
+		const char *what;
+	} one[] = {
+		{ 0, 8, 0, 9, SL_E_INVALID, "sequences and offsets disagree" },
+		{ INT32_MAX, 0, 0, 1, 0, "across the wrap: fine" },
+		{ -1, 0, 0, 1, SL_E_INVALID, "negative sequence" },
+		{ 0, 0, -1, -1, SL_E_INVALID, "negative offset" },
+		{ 5, 5, 9, 8, SL_E_INVALID, "last offset before first" },
+		{ 0, INT32_MAX, 0, INT32_MAX, SL_E_INVALID, "2^31 records" },
+		{ 0, 1, INT64_MAX - 1, INT64_MAX, 0, "the very end: fine" },
+	};
+	for (size_t i = 0; i < sizeof(one) / sizeof(one[0]); i++) {
+		snap_begin(&s, 1);
+		snap_entry(&s, 1, 0, 1);
+		snap_meta(&s, one[i].f, one[i].l, one[i].fo, one[i].lo);
+		int rc = snap_end(&s);
+		if (rc != one[i].rc)
+			fprintf(stderr, "  one batch, %s:\n", one[i].what);
+		T_EQ(rc, one[i].rc);
+	}
+
+	snap_begin(&s, 1);
+	snap_entry(&s, 1, 0, 2);
+	snap_meta(&s, 0, 0, 5, 5);
+	snap_meta(&s, 1, 1, 5, 5);		/* offsets do not increase */
+	T_EQ(snap_end(&s), SL_E_INVALID);
+
+	snap_begin(&s, 1);
+	snap_entry(&s, 1, 0, 2);
+	snap_meta(&s, 0, 0, 5, 5);		/* the second batch is missing */
+	T_EQ(snap_end(&s), SL_E_INVALID);
+
+	snap_begin(&s, 2);
+	snap_entry(&s, 1, 0, 0);		/* one entry of two */
+	T_EQ(snap_end(&s), SL_E_INVALID);
+
+	snap_begin(&s, 1);
+	snap_entry(&s, 1, 0, 0);
+	wr_u8(&s.w, 0);				/* a byte left in the body */
+	T_EQ(snap_end(&s), SL_E_INVALID);
+
+	snap_begin(&s, PST_MAX_PRODUCERS + 1);	/* over the cap, before anything else */
+	T_EQ(snap_end(&s), SL_E_TOOBIG);
+
+	snap_begin(&s, UINT32_MAX);
+	T_EQ(snap_end(&s), SL_E_TOOBIG);
+
+	snap_begin(&s, 1000);			/* a count the body cannot hold */
+	snap_entry(&s, 1, 0, 0);
+	T_EQ(snap_end(&s), SL_E_INVALID);
+
+	/* A body too short to hold its count. */
+	{
+		uint8_t z[9] = { 1, 0, 0, 0, 0 };
+		struct pst_table *u = (struct pst_table *)1;
+		sl_store_be32(z + 5, crc32c(0, z, 5));
+		T_EQ(decode(z, sizeof(z), &u), SL_E_INVALID);
+		T_CHECK(u == NULL);
+	}
+
+	/* An empty input, and a lone version byte. */
+	struct pst_table *t = NULL;
+	T_EQ(decode(NULL, 0, &t), SL_E_SHORT);
+	T_EQ(decode((const uint8_t *)"\1", 1, &t), SL_E_SHORT);
+	T_CHECK(t == NULL);
+}
+
+int main(void)
+{
+	T_RUN(test_last_seq);
+	T_RUN(test_not_idempotent);
+	T_RUN(test_bad_batches);
+	T_RUN(test_unknown_producer);
+	T_RUN(test_in_sequence);
+	T_RUN(test_wrap);
+	T_RUN(test_duplicates);
+	T_RUN(test_epoch_bump);
+	T_RUN(test_no_epoch);
+	T_RUN(test_expiry);
+	T_RUN(test_truncate_and_remove);
+	T_RUN(test_replay_overlap);
+	T_RUN(test_many_producers);
+	T_RUN(test_alloc_blocks);
+	T_RUN(test_alloc_restart);
+	T_RUN(test_snapshot_roundtrip);
+	T_RUN(test_snapshot_damage);
+	T_RUN(test_snapshot_rules);
+	return t_done();
+}

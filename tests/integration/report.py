@@ -1,8 +1,12 @@
-"""report.py - how integration tests report, in one place.
+"""report.py - how integration tests report, and how they end early, in
+one place.
 
 One line per case on stdout, which tests/run.sh counts: "ok NAME" or
 "FAIL NAME: why".  Anything else a test prints starts with "# ".  A test
-ends with `return report.status()` (1 if any case failed, else 0).
+ends with `return report.status()` (1 if any case failed, else 0).  A test
+that runs past its time (watchdog) or is stopped by a signal
+(stop_on_signals) ends at once, after killing the processes it started
+(kill_all).
 """
 
 failures = 0
@@ -59,6 +63,33 @@ def watchdog(name, seconds, before_exit=None):
         os._exit(1)
     signal.signal(signal.SIGALRM, expired)
     signal.alarm(seconds)
+
+
+def kill_all(procs):
+    """SIGKILL every process of procs (subprocess.Popen) still running and
+    reap it: best effort, for the way out."""
+    for proc in procs:
+        if proc.poll() is None:
+            try:
+                proc.kill()
+                proc.wait(5)
+            except Exception:  # noqa: BLE001 - best effort on the way out
+                pass
+
+
+def stop_on_signals(before_exit=None):
+    """SIGTERM or SIGHUP (the harness's timeout, a hangup) end the test at
+    once: "# stopped by signal N", before_exit(), exit status 1."""
+    import os
+    import signal
+
+    def stopped(signum, frame):
+        print("# stopped by signal %d" % signum, flush=True)
+        if before_exit:
+            before_exit()
+        os._exit(1)
+    signal.signal(signal.SIGTERM, stopped)
+    signal.signal(signal.SIGHUP, stopped)
 
 
 def rdkafka_logger(name, level=None):

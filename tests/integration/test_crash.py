@@ -77,19 +77,7 @@ BROKERS = []   # every broker process started here
 
 
 def kill_all():
-    for proc in BROKERS:
-        if proc.poll() is None:
-            try:
-                proc.kill()
-                proc.wait(5)
-            except Exception:  # noqa: BLE001 - best effort on the way out
-                pass
-
-
-def on_term(signum, frame):
-    print("# stopped by signal %d" % signum, flush=True)
-    kill_all()
-    os._exit(1)
+    report.kill_all(BROKERS)
 
 
 def log_line(text):
@@ -611,8 +599,7 @@ def main():
         print("PORT, SLUICE_BIN, SLUICE_DATA, SLUICE_PROPS and SLUICE_LOG must be set; "
               "run through tests/integration/with-broker.sh", file=sys.stderr)
         return 2
-    signal.signal(signal.SIGTERM, on_term)
-    signal.signal(signal.SIGHUP, on_term)
+    report.stop_on_signals(kill_all)
     report.watchdog("crash", WATCHDOG_S, kill_all)
     started = time.monotonic()
     note("seed %d (CRASH_SEED=%d reproduces the schedule), %d records/s" % (SEED, SEED, RATE))

@@ -163,19 +163,7 @@ PROCS = []
 
 
 def kill_all():
-    for proc in PROCS:
-        if proc.poll() is None:
-            try:
-                proc.kill()
-                proc.wait(5)
-            except Exception:  # noqa: BLE001 - best effort on the way out
-                pass
-
-
-def on_term(signum, frame):
-    print("# stopped by signal %d" % signum, flush=True)
-    kill_all()
-    os._exit(1)
+    report.kill_all(PROCS)
 
 
 def log_line(text):
@@ -482,8 +470,7 @@ def main():
         print("PORT, SLUICE_BIN, SLUICE_DATA, SLUICE_PROPS and SLUICE_LOG must be set; "
               "run through tests/integration/with-broker.sh", file=sys.stderr)
         return 2
-    signal.signal(signal.SIGTERM, on_term)
-    signal.signal(signal.SIGHUP, on_term)
+    report.stop_on_signals(kill_all)
     report.watchdog("commit_crash", WATCHDOG_S, kill_all)
     started = time.monotonic()
     broker = Broker()

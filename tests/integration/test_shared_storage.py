@@ -44,8 +44,9 @@ Cases, in one run (each later one uses the bucket the earlier ones left):
                            formatted, blank WAL; the same bucket: the topics
                            with their partition counts, the same watermarks,
                            every record read back again, the marker record,
-                           the committed offset; the new broker claims the
-                           manifest with a higher epoch.
+                           the committed offset, offsetsForTimes answered from
+                           the objects as a scan of partition 0 says; the new
+                           broker claims the manifest with a higher epoch.
   shared_s3_slowdown       S3 (the fault server) answers 503 SlowDown to every
                            request for SLUICE_OUTAGE_S seconds (60) while
                            records keep coming to a new topic: produce fails
@@ -128,6 +129,47 @@ def figures(label, before_keys, after_keys, extra=""):
 
 
 # ---------------------------------------------------------------- the cases
+
+def times_from_objects(topic, part, upto):
+    """offsetsForTimes answered from the data objects (a blank WAL: nothing
+    in memory): for about 40 record timestamps among the first upto records
+    of topic-part, the first offset whose timestamp is at or after it, as a
+    scan of the records says; and no offset (-1) after the last record."""
+    from confluent_kafka import Consumer, TopicPartition
+    c = Consumer({"bootstrap.servers": bootstrap(), "group.id": "sluice-times", "enable.auto.commit": False})
+    try:
+        c.assign([TopicPartition(topic, part, 0)])
+        ts = []
+        deadline = time.monotonic() + 120
+        while len(ts) < upto and time.monotonic() < deadline:
+            m = c.poll(1)
+            if m is None or m.error():
+                continue
+            if m.offset() != len(ts):
+                return "offsetsForTimes scan: offset %d after %d records" % (m.offset(), len(ts))
+            ts.append(m.timestamp()[1])
+        if len(ts) < upto:
+            return "offsetsForTimes scan: %d of %d records in 120 s" % (len(ts), upto)
+        c.unassign()
+        wrong = []
+        picks = sorted(set(ts[::max(1, upto // 40)]) | {ts[0] - 1, ts[-1]})
+        for t in picks:
+            want = next((o for o, x in enumerate(ts) if x >= t), None)
+            got = c.offsets_for_times([TopicPartition(topic, part, t)], timeout=15)[0]
+            if got.error is not None or got.offset != want:
+                wrong.append("%d -> %s (error %s), want %d" % (t, got.offset, got.error, want))
+        if upto == watermarks(topic, part + 1)[part][1]:  # the whole partition was scanned
+            got = c.offsets_for_times([TopicPartition(topic, part, max(ts) + 1)], timeout=15)[0]
+            if got.offset != -1:
+                wrong.append("after the last record -> %s, want -1" % got.offset)
+        if wrong:
+            return "offsetsForTimes from the objects: " + "; ".join(wrong[:5])
+        note("offsetsForTimes from the objects: %d timestamps of %s-%d answered as a scan says" %
+             (len(picks), topic, part))
+        return None
+    finally:
+        c.close()
+
 
 class Run:
     def __init__(self, s3):
@@ -267,6 +309,9 @@ class Run:
         if got[0].error is not None or got[0].offset != commit_at:
             return "committed offset after the restart: %s (error %s), want %d" % (got[0].offset, got[0].error,
                                                                                   commit_at)
+        why = times_from_objects(BIG_TOPIC, 0, min(self.big_hws[0], 20000))
+        if why:
+            return "after the restart, " + why
         rb = ReadBack(MARKER_TOPIC, 1, {0: 1}, marker.acked, b, 10 ** 9, 10 ** 9 + 1)
         rb.run()
         if rb.problems:

@@ -1182,13 +1182,10 @@ const struct mf_partition *manifest_partition(const struct manifest *m, const ui
 	return part_find(m, id, partition);
 }
 
-const struct mf_range *manifest_range_find(const struct mf_partition *p, int64_t offset)
+size_t manifest_range_index(const struct mf_partition *p, int64_t offset)
 {
-	size_t lo = 0, hi;
+	size_t lo = 0, hi = p->nranges;
 
-	if (!p || offset < p->log_start || offset >= p->end)
-		return NULL;
-	hi = p->nranges;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 
@@ -1197,7 +1194,17 @@ const struct mf_range *manifest_range_find(const struct mf_partition *p, int64_t
 		else
 			hi = mid;
 	}
-	return lo < p->nranges && p->ranges[lo].first <= offset ? &p->ranges[lo] : NULL;
+	return lo;
+}
+
+const struct mf_range *manifest_range_find(const struct mf_partition *p, int64_t offset)
+{
+	size_t i;
+
+	if (!p || offset < p->log_start || offset >= p->end)
+		return NULL;
+	i = manifest_range_index(p, offset);
+	return i < p->nranges && p->ranges[i].first <= offset ? &p->ranges[i] : NULL;
 }
 
 const struct mf_object *manifest_object(const struct manifest *m, uint64_t id)

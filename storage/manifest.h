@@ -233,6 +233,8 @@ const struct mf_topic *manifest_topic_by_name(const struct manifest *m, const ch
 /* NULL when the topic or partition does not exist. */
 const struct mf_partition *manifest_partition(const struct manifest *m, const uint8_t id[16],
 					      int32_t partition);
+/* The index of p's first range whose offsets end at or after offset; p->nranges if none. */
+size_t manifest_range_index(const struct mf_partition *p, int64_t offset);
 /* The range holding offset, or NULL (below log start, at or past end). */
 const struct mf_range *manifest_range_find(const struct mf_partition *p, int64_t offset);
 const struct mf_object *manifest_object(const struct manifest *m, uint64_t id);

@@ -114,22 +114,6 @@ static const struct mf_partition *partition(struct tier_time *q)
 	return p;
 }
 
-/* The first range of p whose offsets end at or after from; p->nranges if none. */
-static size_t range_at(const struct mf_partition *p, int64_t from)
-{
-	size_t lo = 0, hi = p->nranges;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (p->ranges[mid].last < from)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
 /*
  * The range of p to look into next: by time, the first that may hold a
  * match; largest, the best not tried yet.  NULL when none is left.
@@ -139,7 +123,7 @@ static const struct mf_range *pick_range(struct tier_time *q, const struct mf_pa
 	const struct mf_range *best = NULL;
 	struct cand bc = { 0, 0, 0 };
 
-	for (size_t i = range_at(p, q->from); i < p->nranges && p->ranges[i].first < q->limit; i++) {
+	for (size_t i = manifest_range_index(p, q->from); i < p->nranges && p->ranges[i].first < q->limit; i++) {
 		const struct mf_range *r = &p->ranges[i];
 		struct cand c = { r->max_ts, r->first, 1 };
 
@@ -258,7 +242,7 @@ static int beatable(struct tier_time *q)
 				return 1;
 		}
 	}
-	for (size_t i = p ? range_at(p, q->from) : 0; p && i < p->nranges &&
+	for (size_t i = p ? manifest_range_index(p, q->from) : 0; p && i < p->nranges &&
 	     p->ranges[i].first < q->limit; i++) {
 		struct cand c = { p->ranges[i].max_ts, p->ranges[i].first, 1 };
 

@@ -228,17 +228,15 @@ static __attribute__((unused)) uint8_t *batch(const char *v, size_t *len)
 	return batch_at(v, 1700000000000, len);
 }
 
-/* Produce v7 of one batch to t-part; the partition's error code (-100: no answer) and base offset. */
-static int16_t __attribute__((unused)) produce_to(int fd, const char *t, int32_t part, const char *value,
-						  int64_t ts, int64_t *base)
+/* Produce v7 of the batch bytes b to t-part; the partition's error code (-100: no answer) and base offset. */
+static int16_t __attribute__((unused)) produce_bytes(int fd, const char *t, int32_t part, const uint8_t *b,
+						     size_t len, int64_t *base)
 {
 	struct arena a;
 	struct produce_req_partition_produce_data pd = { 0 };
 	struct produce_req_topic_produce_data td = { 0 };
 	struct produce_req rq;
 	struct produce_resp rs;
-	size_t len;
-	uint8_t *b = batch_at(value, ts, &len);
 	int16_t err = -100;
 
 	arena_init(&a, 0);
@@ -260,8 +258,41 @@ static int16_t __attribute__((unused)) produce_to(int fd, const char *t, int32_t
 		*base = rs.responses[0].partition_responses[0].base_offset;
 	}
 	arena_free(&a);
+	return err;
+}
+
+/* Produce v7 of one batch to t-part; the partition's error code (-100: no answer) and base offset. */
+static int16_t __attribute__((unused)) produce_to(int fd, const char *t, int32_t part, const char *value,
+						  int64_t ts, int64_t *base)
+{
+	size_t len;
+	uint8_t *b = batch_at(value, ts, &len);
+	int16_t err = b ? produce_bytes(fd, t, part, b, len, base) : -100;
+
 	free(b);
 	return err;
+}
+
+/*
+ * The settings sets (NULL-ended) with "sluice.objects.url=file://<cwd>/dir"
+ * put first: a tier over a directory below the working directory.  The
+ * array is static, overwritten by the next call; NULL if cwd is too long.
+ */
+static __attribute__((unused)) const char *const *tb_file_tier_sets(const char *dir, const char *const *sets)
+{
+	static char url[600];
+	static const char *s[32];
+	char cwd[400];
+	int i;
+
+	if (!getcwd(cwd, sizeof(cwd)))
+		return NULL;
+	snprintf(url, sizeof(url), "sluice.objects.url=file://%s/%s", cwd, dir);
+	s[0] = url;
+	for (i = 0; sets[i] && i + 2 < (int)(sizeof(s) / sizeof(s[0])); i++)
+		s[i + 1] = sets[i];
+	s[i + 1] = NULL;
+	return s;
 }
 
 /* produce_to partition 0 with the fixed timestamp of batch(). */

@@ -20,27 +20,16 @@
 #define WALP "build/test-tier-wal"
 
 static const char *const sets[] = {
-	"sluice.objects.url=file:///PLACEHOLDER",
 	"sluice.upload.interval.ms=20",
 	"sluice.tail.bytes=0",
 	"sluice.objects.gc.grace.ms=1",
 	"sluice.objects.gc.interval.ms=30",
 	NULL,
 };
-static char url_set[600];
 
 static const char *const *tier_sets(void)
 {
-	static const char *s[8];
-	char cwd[400];
-
-	if (!getcwd(cwd, sizeof(cwd)))
-		return NULL;
-	snprintf(url_set, sizeof(url_set), "sluice.objects.url=file://%s/" OBJDIR, cwd);
-	s[0] = url_set;
-	for (int i = 1; sets[i]; i++)
-		s[i] = sets[i];
-	return s;
+	return tb_file_tier_sets(OBJDIR, sets);
 }
 
 static void rm_rf(const char *path)
@@ -334,18 +323,17 @@ static void test_commit_failure_keeps_the_wal(void)
 
 static const char *const *compact_sets(void)
 {
-	static const char *s[12];
-	const char *const *base = tier_sets();
-	int n = 0;
+	static const char *const compact[] = {
+		"sluice.upload.interval.ms=20",
+		"sluice.tail.bytes=0",
+		"sluice.objects.gc.grace.ms=1",
+		"sluice.objects.gc.interval.ms=30",
+		"sluice.upload.bytes=100000",
+		"sluice.compaction.interval.ms=30",
+		NULL,
+	};
 
-	while (base[n]) {
-		s[n] = base[n];
-		n++;
-	}
-	s[n++] = "sluice.upload.bytes=100000";
-	s[n++] = "sluice.compaction.interval.ms=30";
-	s[n] = NULL;
-	return s;
+	return tb_file_tier_sets(OBJDIR, compact);
 }
 
 static uint64_t compactions(struct tbroker *b)

@@ -40,22 +40,9 @@ static const char *const base_sets[] = {
 	"sluice.cache.bytes=0",
 	NULL,
 };
-static char url_set[600];
-
 static const char *const *tier_sets(void)
 {
-	static const char *s[8];
-	char cwd[400];
-	int i;
-
-	if (!getcwd(cwd, sizeof(cwd)))
-		return NULL;
-	snprintf(url_set, sizeof(url_set), "sluice.objects.url=file://%s/" OBJDIR, cwd);
-	s[0] = url_set;
-	for (i = 0; base_sets[i]; i++)
-		s[i + 1] = base_sets[i];
-	s[i + 1] = NULL;
-	return s;
+	return tb_file_tier_sets(OBJDIR, base_sets);
 }
 
 static void rm_rf(const char *path)
@@ -161,39 +148,35 @@ static uint8_t *model_batch(const struct model *m, int k, size_t *len)
 /* Produce v7 of batch k to t-0; its base offset, or -100 - error code. */
 static int64_t produce_batch(int fd, const char *t, const struct model *m, int k)
 {
-	struct arena a;
-	struct produce_req_partition_produce_data pd = { 0 };
-	struct produce_req_topic_produce_data td = { 0 };
-	struct produce_req rq;
-	struct produce_resp rs;
 	size_t len;
 	uint8_t *b = model_batch(m, k, &len);
 	int64_t base = -100;
+	int16_t err = b ? produce_bytes(fd, t, 0, b, len, &base) : -100;
 
-	arena_init(&a, 0);
-	kc_defaults(&kc_produce_req, &rq);
-	rq.transactional_id = KC_NULL_STR;
-	rq.acks = -1;
-	rq.timeout_ms = 5000;
-	pd.index = 0;
-	pd.records.p = b;
-	pd.records.len = (int32_t)len;
-	td.name = kstr(t);
-	td.partition_data = &pd;
-	td.partition_data_n = 1;
-	rq.topic_data = &td;
-	rq.topic_data_n = 1;
-	if (roundtrip(fd, 0, 7, &rq, &rs, &a) == 0 && rs.responses_n == 1 &&
-	    rs.responses[0].partition_responses_n == 1) {
-		int16_t err = rs.responses[0].partition_responses[0].error_code;
-		base = err ? -100 - err : rs.responses[0].partition_responses[0].base_offset;
-	}
-	arena_free(&a);
 	free(b);
-	return base;
+	return err == 0 ? base : err == -100 ? -100 : -100 - err;
 }
 
 #define MAXQ 64
+
+/* A ListOffsets request for t-0 at the n timestamps tss, in rq, qt and qp. */
+static void list_offsets_fill(struct list_offsets_req *rq, struct list_offsets_req_list_offsets_topic *qt,
+			      struct list_offsets_req_list_offsets_partition *qp, const char *t,
+			      const int64_t *tss, int n)
+{
+	kc_defaults(&kc_list_offsets_req, rq);
+	for (int i = 0; i < n; i++) {
+		kc_defaults(&kc_list_offsets_req_list_offsets_partition, &qp[i]);
+		qp[i].partition_index = 0;
+		qp[i].timestamp = tss[i];
+	}
+	rq->replica_id = -1;
+	qt->name = kstr(t);
+	qt->partitions = qp;
+	qt->partitions_n = n;
+	rq->topics = qt;
+	rq->topics_n = 1;
+}
 
 /*
  * ListOffsets v7 for t-0 at n timestamps in one request: offsets and
@@ -211,18 +194,7 @@ static int list_offsets(int fd, const char *t, const int64_t *tss, int n, int64_
 	int rc = -1;
 
 	arena_init(&a, 0);
-	kc_defaults(&kc_list_offsets_req, &rq);
-	for (int i = 0; i < n; i++) {
-		kc_defaults(&kc_list_offsets_req_list_offsets_partition, &qp[i]);
-		qp[i].partition_index = 0;
-		qp[i].timestamp = tss[i];
-	}
-	rq.replica_id = -1;
-	qt.name = kstr(t);
-	qt.partitions = qp;
-	qt.partitions_n = n;
-	rq.topics = &qt;
-	rq.topics_n = 1;
+	list_offsets_fill(&rq, &qt, qp, t, tss, n);
 	if (roundtrip(fd, 2, 7, &rq, &rs, &a) == 0 && rs.topics_n == 1 && rs.topics[0].partitions_n == n) {
 		for (int i = 0; i < n; i++) {
 			off[i] = rs.topics[0].partitions[i].offset;
@@ -257,17 +229,7 @@ static void list_offsets_and_close(struct tbroker *b, const char *t, const int64
 	struct sl_wr w;
 	size_t at;
 
-	kc_defaults(&kc_list_offsets_req, &rq);
-	for (int i = 0; i < n; i++) {
-		kc_defaults(&kc_list_offsets_req_list_offsets_partition, &qp[i]);
-		qp[i].timestamp = tss[i];
-	}
-	rq.replica_id = -1;
-	qt.name = kstr(t);
-	qt.partitions = qp;
-	qt.partitions_n = n;
-	rq.topics = &qt;
-	rq.topics_n = 1;
+	list_offsets_fill(&rq, &qt, qp, t, tss, n);
 	wr_init(&w, 0);
 	(void)wr_reserve(&w, 4, &at);
 	wr_i16(&w, 2);

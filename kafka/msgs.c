@@ -321,6 +321,12 @@ KC_DESC(delete_groups_resp_deletable_group_result)
 #define KC_CUR delete_groups_resp
 KC_DESC(delete_groups_resp)
 #undef KC_CUR
+#define KC_CUR init_producer_id_req
+KC_DESC(init_producer_id_req)
+#undef KC_CUR
+#define KC_CUR init_producer_id_resp
+KC_DESC(init_producer_id_resp)
+#undef KC_CUR
 #define KC_CUR offset_delete_req_offset_delete_request_partition
 KC_DESC(offset_delete_req_offset_delete_request_partition)
 #undef KC_CUR
@@ -358,6 +364,7 @@ const struct kc_api kc_apis[] = {
 	{ 19, "CreateTopics", 0, 7,  5,  &kc_create_topics_req, &kc_create_topics_resp },
 	{ 20, "DeleteTopics", 0, 6,  4,  &kc_delete_topics_req, &kc_delete_topics_resp },
 	{ 21, "DeleteRecords", 0, 2, 2,  &kc_delete_records_req, &kc_delete_records_resp },
+	{ 22, "InitProducerId", 0, 4, 2, &kc_init_producer_id_req, &kc_init_producer_id_resp },
 	{ 42, "DeleteGroups", 0, 2,  2,  &kc_delete_groups_req, &kc_delete_groups_resp },
 	{ 47, "OffsetDelete", 0, 0,  KV_MAX, &kc_offset_delete_req, &kc_offset_delete_resp },
 };

@@ -724,6 +724,22 @@ KC_STRUCT(delete_groups_resp_deletable_group_result)
 	X(ARRAY, results,          0, KV_MAX, KV_NONULL, KV_NOTAG, 0, delete_groups_resp_deletable_group_result)
 KC_STRUCT(delete_groups_resp)
 
+/* ---- InitProducerId (key 22), versions 0-4, flexible from 2 ---- */
+
+#define KC_L_init_producer_id_req(X) \
+	X(STRING, transactional_id,       0, KV_MAX, 0,         KV_NOTAG, 0,  _) \
+	X(INT32,  transaction_timeout_ms, 0, KV_MAX, KV_NONULL, KV_NOTAG, 0,  _) \
+	X(INT64,  producer_id,            3, KV_MAX, KV_NONULL, KV_NOTAG, -1, _) \
+	X(INT16,  producer_epoch,         3, KV_MAX, KV_NONULL, KV_NOTAG, -1, _)
+KC_STRUCT(init_producer_id_req)
+
+#define KC_L_init_producer_id_resp(X) \
+	X(INT32, throttle_time_ms, 0, KV_MAX, KV_NONULL, KV_NOTAG, 0,  _) \
+	X(INT16, error_code,       0, KV_MAX, KV_NONULL, KV_NOTAG, 0,  _) \
+	X(INT64, producer_id,      0, KV_MAX, KV_NONULL, KV_NOTAG, -1, _) \
+	X(INT16, producer_epoch,   0, KV_MAX, KV_NONULL, KV_NOTAG, 0,  _)
+KC_STRUCT(init_producer_id_resp)
+
 /* ---- OffsetDelete (key 47), version 0, never flexible ---- */
 
 #define KC_L_offset_delete_req_offset_delete_request_partition(X) \

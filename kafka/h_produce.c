@@ -22,9 +22,21 @@
  * space frees; at the timeout it fails with REQUEST_TIMED_OUT, which clients
  * retry.  Other partitions of the request carry on meanwhile.
  *
- * Not yet served: idempotent and transactional batches (producer id set),
- * which need InitProducerId; they are refused per partition.
+ * Idempotent producers (a producer id in the batch): each batch is checked
+ * against the partition's producer state (kafka/pstate.h) before anything is
+ * appended, and recorded there as it is appended, so a retry arriving later
+ * is known.  A duplicate is not written again: it is answered with the
+ * offsets the original got, once the original is durable (before that, with
+ * REQUEST_TIMED_OUT, which the client retries).  A batch that follows an
+ * earlier one of the same request and producer is checked against that
+ * batch.  An append that fails after it was recorded removes the producer
+ * from the table: its offsets never became durable and must not be handed to
+ * a retry as a duplicate (the producer's next batch is then accepted as
+ * from a producer the partition does not know, as Kafka does).
+ *
+ * Not yet served: transactional batches; they are refused per partition.
  */
+#include <inttypes.h>
 #include <stdio.h>
 #include "batch.h"
 #include "kreq.h"
@@ -34,6 +46,15 @@ struct pop {
 	struct stream_op op;
 	struct kreq *kr;
 	struct produce_resp_partition_produce_response *res;
+	struct pst_table *producers;	/* set for an idempotent batch */
+	int64_t producer_id;
+};
+
+/* One batch's idempotence verdict, between the passes. */
+struct verdict {
+	struct pst_batch pb;
+	int dup;			/* written before: answer with meta */
+	struct pst_meta meta;
 };
 
 struct blocked {
@@ -73,10 +94,81 @@ static void append_done(void *arg, int err, int64_t base)
 	struct pop *po = arg;
 	struct kreq *kr = po->kr;
 
+	if (err != 0 && po->producers && err != SL_E_CLOSED)
+		pst_remove(po->producers, po->producer_id);
 	if (err != 0 && po->res->error_code == 0)
 		set_err(kr, po->res, err == SL_E_CLOSED ? KERR_UNKNOWN_TOPIC_OR_PARTITION
 							: KERR_KAFKA_STORAGE_ERROR, sl_strerror(err));
 	finish(kr);
+}
+
+static int same_seq_run(const struct pst_batch *prev, const struct pst_batch *b)
+{
+	return b->epoch == prev->epoch &&
+	       b->first_seq == (pst_last_seq(prev->first_seq, prev->count) == INT32_MAX
+					? 0 : pst_last_seq(prev->first_seq, prev->count) + 1);
+}
+
+/*
+ * The idempotence verdict of each of the nb batches of pd (already
+ * validated): the number of duplicates, or -1 when the partition was
+ * answered with an error (nothing is appended then).
+ */
+static int check_producers(struct kreq *kr, struct topic *t,
+			   struct produce_req_partition_produce_data *pd,
+			   struct produce_resp_partition_produce_response *res, struct pst_table *pt,
+			   struct verdict *v, int nb)
+{
+	const uint8_t *p = pd->records.p;
+	size_t n = (size_t)pd->records.len, off = 0;
+	int32_t part = pd->index;
+	struct batch_info bi;
+	const char *why;
+	char msg[200];
+	int ndup = 0;
+
+	struct stream *s = t->parts[part];
+	for (int i = 0; i < nb; i++) {
+		if (batch_header(p + off, n - off, &bi, &why) != 0)
+			SL_ASSERT(!"batch changed between passes");
+		off += bi.len;
+		struct pst_batch *b = &v[i].pb;
+		*b = (struct pst_batch){ bi.producer_id, bi.producer_epoch, bi.base_sequence, bi.count };
+		if (b->producer_id < 0)
+			continue;
+		/* An earlier batch of this request from the same producer goes first: follow it. */
+		const struct pst_batch *prev = NULL;
+		for (int j = i - 1; j >= 0 && !prev; j--)
+			if (v[j].pb.producer_id == b->producer_id && !v[j].dup)
+				prev = &v[j].pb;
+		int16_t err = KERR_NONE;
+		if (prev) {
+			if (!same_seq_run(prev, b))
+				err = b->epoch != prev->epoch ? KERR_INVALID_PRODUCER_EPOCH
+							      : KERR_OUT_OF_ORDER_SEQUENCE_NUMBER;
+		} else if (pst_check(pt, b, &err, &v[i].meta) == PST_DUPLICATE) {
+			if (v[i].meta.last_offset >= stream_hw(s)) {
+				set_err(kr, res, KERR_REQUEST_TIMED_OUT,
+					"the original of this retried batch is not durable yet");
+				return -1;
+			}
+			v[i].dup = 1;
+			ndup++;
+			continue;
+		}
+		if (err != KERR_NONE) {
+			const struct pst_entry *e = pst_find(pt, b->producer_id);
+			snprintf(msg, sizeof(msg), "producer %" PRId64 " epoch %d sequence %d: %s "
+				 "(the partition has epoch %d, last sequence %d)", b->producer_id,
+				 b->epoch, b->first_seq, kerr_name(err), e ? e->epoch : -1,
+				 e && e->nbatches ? e->batch[e->nbatches - 1].last_seq : -1);
+			log_warn("kafka", "produce to %s-%d from %s refused: %s", t->name, part,
+				 kr->req ? conn_peer(kr->req->c) : "?", msg);
+			set_err(kr, res, err, msg);
+			return -1;
+		}
+	}
+	return ndup;
 }
 
 /*
@@ -91,7 +183,7 @@ static int produce_partition(struct kreq *kr, struct topic *t,
 	struct batch_info bi;
 	const char *why;
 	char msg[160];
-	int nb = 0;
+	int nb = 0, idem = 0;
 
 	if (pd->index < 0 || pd->index >= t->npart) {
 		set_err(kr, res, KERR_UNKNOWN_TOPIC_OR_PARTITION, "partition does not exist");
@@ -112,8 +204,8 @@ static int produce_partition(struct kreq *kr, struct topic *t,
 			why = msg;
 			code = KERR_MESSAGE_TOO_LARGE;
 		}
-		if (code == 0 && (bi.producer_id >= 0 || (bi.attributes & BATCH_ATTR_TRANSACTIONAL))) {
-			why = "idempotent and transactional producers are not supported yet";
+		if (code == 0 && (bi.attributes & BATCH_ATTR_TRANSACTIONAL)) {
+			why = "transactional producers are not supported yet";
 			code = KERR_UNSUPPORTED_FOR_MESSAGE_FORMAT;
 		}
 		if (code == 0 && (bi.attributes & BATCH_ATTR_CONTROL)) {
@@ -128,10 +220,33 @@ static int produce_partition(struct kreq *kr, struct topic *t,
 		}
 		off += bi.len;
 		nb++;
+		idem += bi.producer_id >= 0;
+	}
+	struct stream *s = t->parts[pd->index];
+	struct pst_table *pt = NULL;
+	struct verdict *v = NULL;
+	int ndup = 0;
+	if (idem) {
+		pt = topic_producers(t, pd->index, 1);
+		v = arena_calloc(&kr->a, (size_t)nb, sizeof(*v));
+		if (!pt || !v) {
+			set_err(kr, res, KERR_UNKNOWN_SERVER_ERROR, "out of memory");
+			return 0;
+		}
+		int code = check_producers(kr, t, pd, res, pt, v, nb);
+		if (code < 0)
+			return 0;
+		ndup = code;
+	}
+	if (ndup == nb) {
+		/* Every batch was written before: answer with the original offsets. */
+		res->base_offset = v[0].meta.first_offset;
+		res->log_append_time_ms = t->log_append_time ? v[0].meta.max_timestamp : -1;
+		res->log_start_offset = stream_start(s);
+		return 0;
 	}
 	/* All of a partition's batches go in, or none: ask for room for all of them first. */
-	struct stream *s = t->parts[pd->index];
-	if (!store_has_room(kr->k->st, n, nb))
+	if (!store_has_room(kr->k->st, n, nb - ndup))
 		return -1;
 	struct pop *pops = arena_calloc(&kr->a, (size_t)nb, sizeof(*pops));
 	if (!pops) {
@@ -140,10 +255,19 @@ static int produce_partition(struct kreq *kr, struct topic *t,
 	}
 	/* Pass 2: assign offsets and append. */
 	int64_t now = loop_wall_ms();
+	int started = 0;
 	off = 0;
 	for (int i = 0; i < nb; i++) {
 		if (batch_header(p + off, n - off, &bi, &why) != 0)
 			SL_ASSERT(!"batch changed between passes");
+		if (v && v[i].dup) {
+			if (i == 0) {
+				res->base_offset = v[i].meta.first_offset;
+				res->log_append_time_ms = t->log_append_time ? v[i].meta.max_timestamp : -1;
+			}
+			off += bi.len;
+			continue;
+		}
 		int64_t base = stream_next(s);
 		batch_set_base(p + off, base, 0);
 		int64_t max_ts = bi.max_ts;
@@ -159,7 +283,17 @@ static int produce_partition(struct kreq *kr, struct topic *t,
 		if (got < 0) {
 			/* Earlier batches of this set are appended; their callbacks still come. */
 			set_err(kr, res, KERR_KAFKA_STORAGE_ERROR, sl_strerror((int)got));
-			return i;
+			return started;
+		}
+		started++;
+		if (v && v[i].pb.producer_id >= 0) {
+			pops[i].producers = pt;
+			pops[i].producer_id = v[i].pb.producer_id;
+			int rc = pst_append(pt, &v[i].pb, got, max_ts, now);
+			if (rc != 0)
+				log_error("kafka", "cannot record producer %" PRId64 " in %s-%d: %s; a retry "
+					  "of this batch would be written again", v[i].pb.producer_id,
+					  t->name, pd->index, sl_strerror(rc));
 		}
 		if (i == 0) {
 			res->base_offset = got;
@@ -168,7 +302,7 @@ static int produce_partition(struct kreq *kr, struct topic *t,
 		off += bi.len;
 	}
 	res->log_start_offset = stream_start(s);
-	return nb;
+	return started;
 }
 
 static void retry_blocked(struct loop *l, void *arg);

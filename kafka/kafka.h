@@ -29,5 +29,11 @@ void kafka_on_request(struct conn_req *req, void *arg);
 void kafka_set_tier(struct kafka *k, struct tier *t);
 /* Topics, offsets and group offsets from the tier's manifest; before the WAL is replayed. */
 int kafka_restore_tier(struct kafka *k);
+/*
+ * The WAL was replayed (or there is none): rebuild what the replayed batches
+ * say beyond the manifest (producer state).  Before serving.  0 or an error
+ * (logged).
+ */
+int kafka_recovered(struct kafka *k);
 
 #endif

@@ -21,6 +21,7 @@
 #include "kerr.h"
 #include "topic.h"
 #include "group.h"
+#include "pstate.h"
 #include "../storage/tier.h"
 #include "../kernel/arena.h"
 #include "../kernel/config.h"
@@ -41,6 +42,9 @@ struct kafka {
 	struct loop_timer gtimer;	/* the coordinator's next deadline */
 	struct loop_timer etimer;	/* offset expiry */
 	struct kretention *ret;		/* log retention checks (kafka/retention.c) */
+	struct pst_alloc palloc;	/* producer ids (kafka/producers.c) */
+	int64_t pid_mark;		/* the newest durable producer-id mark */
+	struct loop_timer ptimer;	/* producer-state expiry */
 };
 
 struct kreq;
@@ -118,6 +122,18 @@ void h_delete_groups(struct kreq *kr);
 void h_offset_commit(struct kreq *kr);
 void h_offset_fetch(struct kreq *kr);
 void h_offset_delete(struct kreq *kr);
+void h_init_producer_id(struct kreq *kr);
+
+/*
+ * Idempotent producers (kafka/producers.c): the producer-id allocator and
+ * its journal records (kind 4), expiry of idle producer state, and the
+ * broker-wide producer blob in the manifest.
+ */
+int kprod_init(struct kafka *k);
+void kprod_destroy(struct kafka *k);
+void kprod_replay(struct kafka *k, const uint8_t *p, size_t n);
+int kprod_restore(struct kafka *k, const struct manifest *m);
+int kprod_global_encode(struct kafka *k, struct sl_wr *w, uint16_t *version);
 
 /*
  * Topic changes go to the store's metadata journal (durable in log order

@@ -67,8 +67,13 @@ static int64_t apply(struct kafka *k, const uint8_t id[16], int32_t partition, i
 	*before = stream_start(s);
 	if (offset > stream_hw(s))
 		offset = stream_hw(s);
-	if (offset > *before && stream_set_start(s, offset) == 0)
+	if (offset > *before && stream_set_start(s, offset) == 0) {
 		tier_log_start(k->tier, id, partition, offset);
+		/* Producers whose batches all went are forgotten there, as in Kafka. */
+		struct pst_table *pt = topic_producers(t, partition, 0);
+		if (pt)
+			pst_truncate_head(pt, stream_start(s));
+	}
 	return stream_start(s);
 }
 

@@ -52,6 +52,7 @@ const struct kapi kapis[] = {
 	{ 19, 0, 7, 0, 7, h_create_topics },	/* CreateTopics */
 	{ 20, 0, 6, 0, 6, h_delete_topics },	/* DeleteTopics */
 	{ 21, 0, 2, 0, 2, h_delete_records },	/* DeleteRecords */
+	{ 22, 0, 4, 0, 4, h_init_producer_id },	/* InitProducerId */
 	{ 42, 0, 2, 0, 2, h_delete_groups },	/* DeleteGroups */
 	{ 47, 0, 0, 0, 0, h_offset_delete },	/* OffsetDelete */
 };
@@ -82,7 +83,7 @@ struct kafka *kafka_new(struct loop *l, const struct config *cfg, struct store *
 		free(k);
 		return NULL;
 	}
-	if (kgroups_init(k) != 0 || kretention_init(k) != 0) {
+	if (kgroups_init(k) != 0 || kretention_init(k) != 0 || kprod_init(k) != 0) {
 		kgroups_destroy(k);
 		registry_destroy(k->reg);
 		free(k);
@@ -118,13 +119,17 @@ int kafka_restore_tier(struct kafka *k)
 {
 	const struct manifest *m = tier_manifest(k->tier);
 
-	return m ? kafka_restore(k, m) : 0;
+	if (!m)
+		return 0;
+	int rc = kafka_restore(k, m);
+	return rc ? rc : kprod_restore(k, m);
 }
 
 void kafka_destroy(struct kafka *k)
 {
 	if (!k)
 		return;
+	kprod_destroy(k);
 	kretention_destroy(k);
 	kgroups_destroy(k);
 	registry_destroy(k->reg);
@@ -420,7 +425,8 @@ static void auto_create_journaled(struct kjournal *j, int err)
 /*
  * Journal records start with a kind: topic records with their version (1),
  * group records with 2 (kafka/groups.c), log-start records with 3
- * (kafka/retention.c).  A topic's deletion also forgets the offsets
+ * (kafka/retention.c), producer-id marks with 4 (kafka/producers.c).
+ * A topic's deletion also forgets the offsets
  * committed for it, as it did when it happened.
  */
 static void replay_meta(void *arg, const uint8_t *p, size_t n)
@@ -434,6 +440,10 @@ static void replay_meta(void *arg, const uint8_t *p, size_t n)
 	}
 	if (n >= 1 && p[0] == KLS_KIND) {
 		kls_replay(k, p, n);
+		return;
+	}
+	if (n >= 1 && p[0] == 4) {
+		kprod_replay(k, p, n);
 		return;
 	}
 	if (n >= 18 && p[0] == 1 && p[1] == 2) {

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include "topic.h"
+#include "pstate.h"
 #include "../kernel/log.h"
 
 #define NBUCKETS 1024
@@ -51,8 +52,25 @@ static void topic_free(struct topic *t)
 		free(t->configs[i].value);
 	}
 	free(t->configs);
+	if (t->producers)
+		for (int32_t i = 0; i < t->npart; i++)
+			pst_table_free(t->producers[i]);
+	free(t->producers);
 	free(t->parts);
 	free(t);
+}
+
+struct pst_table *topic_producers(struct topic *t, int32_t p, int create)
+{
+	if (p < 0 || p >= t->npart)
+		return NULL;
+	if (!t->producers) {
+		if (!create || !(t->producers = calloc((size_t)t->npart, sizeof(*t->producers))))
+			return NULL;
+	}
+	if (!t->producers[p] && create)
+		t->producers[p] = pst_table_new();
+	return t->producers[p];
 }
 
 void registry_destroy(struct registry *r)

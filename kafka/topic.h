@@ -35,6 +35,7 @@ struct topic {
 	uint8_t id[16];
 	int32_t npart;
 	struct stream **parts;		/* npart streams */
+	struct pst_table **producers;	/* npart producer states (kafka/pstate.h), NULL until used */
 	struct topic_config *configs;	/* explicit overrides */
 	int32_t nconfigs;
 	int log_append_time;		/* message.timestamp.type=LogAppendTime */
@@ -43,6 +44,7 @@ struct topic {
 };
 
 struct registry;
+struct pst_table;
 
 struct registry *registry_new(struct store *st);
 void registry_destroy(struct registry *r);
@@ -79,6 +81,12 @@ int topic_create(struct registry *r, const char *name, size_t len, int32_t npart
 int topic_journal_create(const struct topic *t, struct sl_wr *w);
 int topic_journal_delete(const struct topic *t, struct sl_wr *w);
 void topic_replay(struct registry *r, const uint8_t *p, size_t n, int32_t default_max_bytes);
+/*
+ * Partition p's producer state (kafka/pstate.h), created empty when create
+ * is set; NULL without memory or when absent and not created.  Freed with
+ * the topic.
+ */
+struct pst_table *topic_producers(struct topic *t, int32_t p, int create);
 /* Delete t and its streams; t is freed. */
 void topic_delete(struct registry *r, struct topic *t);
 

@@ -451,6 +451,8 @@ static int run_broker(const struct config *cfg, int pid1)
 			goto out;
 		}
 	}
+	if (kafka_recovered(k) != 0)
+		goto out;
 	if (sh.tier)
 		tier_start(sh.tier);
 	struct net_limits lim = {

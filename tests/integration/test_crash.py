@@ -278,13 +278,13 @@ def partitions_of(name):
 class Load:
     """Produces numbered records at RATE per second, from this thread only."""
 
-    def __init__(self, topic):
+    def __init__(self, topic, idempotent=False):
         self.topic = topic
         self.logger, self.log = rdkafka_logger("rdkafka-producer", logging.INFO)
         self.p = Producer({
             "bootstrap.servers": bootstrap(),
             "acks": "all",
-            "enable.idempotence": False,
+            "enable.idempotence": idempotent,
             "linger.ms": 2,
             "message.timeout.ms": 60000,
             "retries": 1000000,

@@ -186,8 +186,13 @@ static int tb_tier(struct tbroker *b)
 	return kafka_restore_tier(b->k);
 }
 
-/* One uncompressed batch of one record whose value is v and timestamp ts. */
-static __attribute__((unused)) uint8_t *batch_at(const char *v, int64_t ts, size_t *len)
+/*
+ * One uncompressed batch of one record whose value is v and timestamp ts,
+ * from producer pid (-1: none) at epoch with base sequence seq, with the
+ * given attributes (0x10 transactional).
+ */
+static __attribute__((unused)) uint8_t *batch_from(const char *v, int64_t ts, int64_t pid, int16_t epoch,
+						   int32_t seq, int16_t attr, size_t *len)
 {
 	struct sl_wr w, r;
 	size_t at_len, at_crc;
@@ -207,13 +212,13 @@ static __attribute__((unused)) uint8_t *batch_at(const char *v, int64_t ts, size
 	wr_i32(&w, -1);
 	wr_i8(&w, 2);
 	(void)wr_reserve(&w, 4, &at_crc);
-	wr_i16(&w, 0);
+	wr_i16(&w, attr);
 	wr_i32(&w, 0);
 	wr_i64(&w, ts);			/* base timestamp */
 	wr_i64(&w, ts);			/* max timestamp */
-	wr_i64(&w, -1);
-	wr_i16(&w, -1);
-	wr_i32(&w, -1);
+	wr_i64(&w, pid);
+	wr_i16(&w, epoch);
+	wr_i32(&w, seq);
 	wr_i32(&w, 1);
 	wr_varint(&w, (int32_t)r.len);
 	wr_bytes(&w, r.p, r.len);
@@ -221,6 +226,11 @@ static __attribute__((unused)) uint8_t *batch_at(const char *v, int64_t ts, size
 	wr_patch_i32(&w, at_len, (int32_t)(w.len - 12));
 	wr_patch_u32(&w, at_crc, crc32c(0, w.p + 21, w.len - 21));
 	return wr_take(&w, len);
+}
+
+static __attribute__((unused)) uint8_t *batch_at(const char *v, int64_t ts, size_t *len)
+{
+	return batch_from(v, ts, -1, -1, -1, 0, len);
 }
 
 static __attribute__((unused)) uint8_t *batch(const char *v, size_t *len)
@@ -389,7 +399,7 @@ static int __attribute__((unused)) tb_start(struct tbroker *b, const char *path,
 	if (!b->k || (b->cfg.objects_url[0] && tb_tier(b) != 0))
 		return -1;
 	struct wal_recovery rec;
-	if (store_recover(b->st, &rec) != 0)
+	if (store_recover(b->st, &rec) != 0 || kafka_recovered(b->k) != 0)
 		return -1;
 	if (b->tier)
 		tier_start(b->tier);

@@ -319,3 +319,70 @@ int batch_find_max_ts_from(const uint8_t *p, size_t n, int64_t base, int64_t fro
 {
 	return scan(p, n, base, from, 0, 1, off, ts);
 }
+
+int batch_marker(struct sl_wr *w, int64_t producer_id, int16_t epoch, int type,
+		 int32_t coordinator_epoch, int64_t ts)
+{
+	struct sl_wr rec;
+	size_t start = w->len, at_len, at_crc;
+
+	wr_init(&rec, 32);
+	wr_i8(&rec, 0);			/* record attributes */
+	wr_varlong(&rec, 0);		/* timestamp delta */
+	wr_varint(&rec, 0);		/* offset delta */
+	wr_varint(&rec, 4);		/* key: version, type */
+	wr_i16(&rec, 0);
+	wr_i16(&rec, (int16_t)type);
+	wr_varint(&rec, 6);		/* value: version, coordinator epoch */
+	wr_i16(&rec, 0);
+	wr_i32(&rec, coordinator_epoch);
+	wr_varint(&rec, 0);		/* no headers */
+	wr_i64(w, 0);			/* base offset */
+	(void)wr_reserve(w, 4, &at_len);
+	wr_i32(w, 0);			/* partition leader epoch */
+	wr_i8(w, 2);
+	(void)wr_reserve(w, 4, &at_crc);
+	wr_i16(w, BATCH_ATTR_TRANSACTIONAL | BATCH_ATTR_CONTROL);
+	wr_i32(w, 0);			/* last offset delta */
+	wr_i64(w, ts);
+	wr_i64(w, ts);
+	wr_i64(w, producer_id);
+	wr_i16(w, epoch);
+	wr_i32(w, -1);			/* base sequence */
+	wr_i32(w, 1);
+	wr_varint(w, (int32_t)rec.len);
+	wr_bytes(w, rec.p, rec.len);
+	int err = rec.err;
+	wr_free(&rec);
+	if (err || w->err)
+		return err ? err : w->err;
+	wr_patch_i32(w, at_len, (int32_t)(w->len - start - 12));
+	wr_patch_u32(w, at_crc, crc32c(0, w->p + start + 21, w->len - start - 21));
+	return w->err;
+}
+
+int batch_marker_type(const uint8_t *p, size_t n)
+{
+	struct batch_info bi;
+	const char *why;
+	struct sl_rd r, rec;
+	int32_t len, off_delta, klen;
+	int64_t ts_delta;
+	int16_t version, type;
+	int8_t attr;
+	const uint8_t *body;
+
+	if (batch_header(p, n, &bi, &why) != 0 || !(bi.attributes & BATCH_ATTR_CONTROL) ||
+	    (bi.attributes & BATCH_ATTR_COMPRESSION) || bi.count < 1)
+		return -1;
+	rd_init(&r, p + BATCH_HEADER, bi.len - BATCH_HEADER);
+	if (rd_varint(&r, &len) || len < 0 || rd_bytes(&r, (size_t)len, &body))
+		return -1;
+	rd_init(&rec, body, (size_t)len);
+	if (rd_i8(&rec, &attr) || rd_varlong(&rec, &ts_delta) || rd_varint(&rec, &off_delta) ||
+	    rd_varint(&rec, &klen) || klen < 4 || rd_i16(&rec, &version) || rd_i16(&rec, &type))
+		return -1;
+	if (version != 0 || (type != BATCH_MARKER_ABORT && type != BATCH_MARKER_COMMIT))
+		return -1;
+	return type;
+}

@@ -20,6 +20,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct sl_wr;
+
 #define BATCH_HEADER 61
 #define BATCH_ATTR_COMPRESSION 0x07
 #define BATCH_ATTR_LOG_APPEND_TIME 0x08
@@ -66,6 +68,27 @@ int batch_parse(const uint8_t *p, size_t n, struct batch_info *bi, const char **
  * only its header fields are wanted again.  Same results and errors.
  */
 int batch_header(const uint8_t *p, size_t n, struct batch_info *bi, const char **why);
+
+/*
+ * Transaction markers (control batches, as Kafka's EndTransactionMarker
+ * writes them): attributes transactional | control, the producer's id and
+ * epoch, base sequence -1, one record at offset delta 0 whose key is
+ * (version i16 0, type i16: 0 abort, 1 commit) and whose value is
+ * (version i16 0, coordinator epoch i32).  batch_marker writes one at base
+ * offset 0 with timestamp ts into w (the caller sets the base offset later
+ * with batch_set_base).  0 or the writer's error.
+ */
+#define BATCH_MARKER_ABORT 0
+#define BATCH_MARKER_COMMIT 1
+int batch_marker(struct sl_wr *w, int64_t producer_id, int16_t epoch, int type,
+		 int32_t coordinator_epoch, int64_t ts);
+/*
+ * The type (BATCH_MARKER_ABORT or _COMMIT) of a control batch that
+ * batch_header accepted: read from its first record's key.  -1 if the
+ * batch is not a control batch or its record is not a marker Kafka writes
+ * (another key version, another type, a compressed record set).
+ */
+int batch_marker_type(const uint8_t *p, size_t n);
 
 /* Set the broker-owned fields: base offset, leader epoch. */
 void batch_set_base(uint8_t *p, int64_t base, int32_t leader_epoch);

@@ -397,8 +397,59 @@ static void test_inflation_cap(void)
 	free(payload);
 }
 
+/* Transaction markers: a valid control batch whose record is the marker Kafka writes. */
+static void test_markers(void)
+{
+	/* The record after the header, by hand: length 16, attributes 0, deltas 0,
+	 * key length 4 (version 0, type), value length 6 (version 0, epoch 7), no headers. */
+	static const uint8_t rec_commit[] = { 0x20, 0, 0, 0, 0x08, 0, 0, 0, 1, 0x0c, 0, 0, 0, 0, 0, 7, 0 };
+	for (int type = 0; type <= 1; type++) {
+		struct sl_wr w;
+		struct batch_info bi;
+		const char *why;
+
+		wr_init(&w, 0);
+		wr_u8(&w, 0xee);	/* something before: the marker is written after it */
+		T_EQ(batch_marker(&w, 4242, 3, type, 7, 1700000000123), 0);
+		const uint8_t *b = w.p + 1;
+		size_t n = w.len - 1;
+		T_EQ(batch_parse(b, n, &bi, &why), 0);
+		T_EQ(bi.len, n);
+		T_EQ(bi.attributes, BATCH_ATTR_TRANSACTIONAL | BATCH_ATTR_CONTROL);
+		T_EQ(bi.producer_id, 4242);
+		T_EQ(bi.producer_epoch, 3);
+		T_EQ(bi.base_sequence, -1);
+		T_EQ(bi.count, 1);
+		T_EQ(bi.last_offset_delta, 0);
+		T_EQ(bi.max_ts, 1700000000123);
+		T_EQ(n, BATCH_HEADER + sizeof(rec_commit));
+		uint8_t want[sizeof(rec_commit)];
+		memcpy(want, rec_commit, sizeof(want));
+		want[8] = (uint8_t)type;
+		T_MEMEQ(b + BATCH_HEADER, want, sizeof(want));
+		T_EQ(batch_marker_type(b, n), type);
+		/* A marker moved to its offset stays valid. */
+		batch_set_base(w.p + 1, 99, 0);
+		T_EQ(batch_parse(b, n, &bi, &why), 0);
+		T_EQ(batch_marker_type(b, n), type);
+		wr_free(&w);
+	}
+	/* A data batch is no marker. */
+	size_t len;
+	uint8_t *d = make_batch(2, 1000, 0, &len);
+	T_EQ(batch_marker_type(d, len), -1);
+	free(d);
+	/* A control batch whose key names another type is not one Kafka writes. */
+	struct sl_wr w;
+	wr_init(&w, 0);
+	T_EQ(batch_marker(&w, 1, 0, 5, 0, 0), 0);
+	T_EQ(batch_marker_type(w.p, w.len), -1);
+	wr_free(&w);
+}
+
 int main(void)
 {
+	T_RUN(test_markers);
 	T_RUN(test_valid);
 	T_RUN(test_every_corruption_refused);
 	T_RUN(test_truncated_and_bad_header);

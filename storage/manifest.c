@@ -108,6 +108,7 @@ enum {
 	OP_OFFSET_DELETE,
 	OP_GROUP_DELETE,
 	OP_PRODUCERS,
+	OP_STATE,
 	OP_END
 };
 
@@ -116,11 +117,11 @@ static const uint32_t allowed[3] = {
 	0,
 	/* checkpoint */
 	BIT(OP_CLUSTER) | BIT(OP_TOPIC) | BIT(OP_PARTITION) | BIT(OP_OBJECT) | BIT(OP_RETIRED) |
-		BIT(OP_OFFSET) | BIT(OP_PRODUCERS),
+		BIT(OP_OFFSET) | BIT(OP_PRODUCERS) | BIT(OP_STATE),
 	/* delta */
 	BIT(OP_TOPIC) | BIT(OP_TOPIC_DELETE) | BIT(OP_OBJECT) | BIT(OP_APPEND) | BIT(OP_REPLACE) |
 		BIT(OP_LOG_START) | BIT(OP_RETIRE) | BIT(OP_FORGET) | BIT(OP_OFFSET) |
-		BIT(OP_OFFSET_DELETE) | BIT(OP_GROUP_DELETE) | BIT(OP_PRODUCERS),
+		BIT(OP_OFFSET_DELETE) | BIT(OP_GROUP_DELETE) | BIT(OP_PRODUCERS) | BIT(OP_STATE),
 };
 
 #define RANGE_LEN	48	/* encoded mf_range */
@@ -511,6 +512,7 @@ static void part_clear(struct manifest *m, struct mf_partition *p)
 	for (k = 0; k < p->nranges; k++)
 		obj_unref(m, p->ranges[k].object);
 	free(p->ranges);
+	free(p->state);
 	memset(p, 0, sizeof(*p));
 }
 
@@ -1056,6 +1058,31 @@ static int ap_producers(struct manifest *m, struct sl_rd *r)
 	return 0;
 }
 
+static int ap_state(struct manifest *m, struct sl_rd *r)
+{
+	uint8_t id[16];
+	int32_t pi;
+	uint32_t n;
+	const uint8_t *b;
+	uint8_t *copy = NULL;
+	struct mf_partition *p;
+
+	if (rd_copy(r, id, 16) != 0 || rd_i32(r, &pi) != 0 || rd_u32(r, &n) != 0 ||
+	    n > MF_STATE_MAX || rd_bytes(r, n, &b) != 0 || rd_left(r) != 0)
+		return SL_E_INVALID;
+	p = part_find(m, id, pi);
+	if (!p)
+		return SL_E_NOTFOUND;
+	if (n && !(copy = malloc(n)))
+		return SL_E_NOMEM;
+	if (n)
+		memcpy(copy, b, n);
+	free(p->state);
+	p->state = copy;
+	p->state_len = n;
+	return 0;
+}
+
 /*
  * Apply the operation at the front of body (type, length, bytes) and step
  * over it.  *type receives its type.  Errors: SL_E_INVALID for bytes out of
@@ -1107,6 +1134,8 @@ static int apply_op(struct manifest *m, struct sl_rd *body, const struct actx *c
 		return ap_group_delete(m, &r);
 	case OP_PRODUCERS:
 		return ap_producers(m, &r);
+	case OP_STATE:
+		return ap_state(m, &r);
 	}
 	return SL_E_INVALID;
 }
@@ -1134,8 +1163,10 @@ void manifest_free(struct manifest *m)
 	for (i = 0; i < m->ntopics; i++) {
 		struct mf_topic *t = &m->topics[i];
 
-		for (p = 0; p < t->npartitions; p++)
+		for (p = 0; p < t->npartitions; p++) {
 			free(t->parts[p].ranges);
+			free(t->parts[p].state);
+		}
 		free(t->parts);
 		free(t->name);
 		configs_free(t->configs, t->nconfigs);
@@ -1351,6 +1382,16 @@ static void enc_producers(struct sl_wr *w, uint16_t ver, const void *p, size_t n
 	op_end(w, at);
 }
 
+static void enc_state_op(struct sl_wr *w, const uint8_t id[16], int32_t p, const void *b, size_t n)
+{
+	size_t at = op_begin(w, OP_STATE);
+	wr_bytes(w, id, 16);
+	wr_i32(w, p);
+	wr_u32(w, (uint32_t)n);
+	wr_bytes(w, b, n);
+	op_end(w, at);
+}
+
 static void enc_key_op(struct sl_wr *w, uint8_t type, const char *key)
 {
 	size_t at = op_begin(w, type);
@@ -1383,6 +1424,10 @@ static void enc_state(const struct manifest *m, struct sl_wr *w, uint32_t *nops)
 			const struct mf_partition *pp = &t->parts[p];
 			size_t k;
 
+			if (pp->state_len) {
+				enc_state_op(w, t->id, p, pp->state, pp->state_len);
+				n++;
+			}
 			if (!pp->nranges && !pp->log_start && !pp->end)
 				continue;	/* pristine: as TOPIC leaves it */
 			at = op_begin(w, OP_PARTITION);
@@ -1786,6 +1831,25 @@ int manifest_producers_set(struct manifest *m, uint16_t version, const void *blo
 		return SL_E_INVALID;
 	wr_init(&w, 0);
 	enc_producers(&w, version, blob, len);
+	return edit(m, &w, 0);
+}
+
+int manifest_partition_state(struct manifest *m, const uint8_t id[16], int32_t partition,
+			     const void *blob, size_t len)
+{
+	const struct mf_partition *p = manifest_partition(m, id, partition);
+	struct sl_wr w;
+
+	if ((len && !blob))
+		return SL_E_INVALID;
+	if (len > MF_STATE_MAX)
+		return SL_E_TOOBIG;
+	if (!p)
+		return SL_E_NOTFOUND;
+	if (p->state_len == len && (!len || memcmp(p->state, blob, len) == 0))
+		return 0;
+	wr_init(&w, 0);
+	enc_state_op(&w, id, partition, blob, len);
 	return edit(m, &w, 0);
 }
 

@@ -14,6 +14,8 @@
  *     with the time, waiting for the collector;
  *   - committed group offsets (group, topic, partition, offset, leader
  *     epoch, metadata, commit and expiry times);
+ *   - per partition, opaque state bytes of the layer above (the producer
+ *     state of the offsets the partition's ranges hold);
  *   - producer state: an opaque blob with a version of its own.
  *
  * Versions: "manifest/<version, 20 digits>", version 1 upwards, each
@@ -74,6 +76,7 @@
 #define MF_VALUE_MAX		(1u << 20)	/* a config value, offset metadata */
 #define MF_PARTITIONS_MAX	(1u << 20)	/* partitions of all topics together */
 #define MF_PRODUCERS_MAX	(64u << 20)	/* the producer state blob */
+#define MF_STATE_MAX		(16u << 20)	/* one partition's state bytes */
 
 enum manifest_kind {
 	MANIFEST_CHECKPOINT = 1,
@@ -113,6 +116,8 @@ struct mf_partition {
 	int64_t end;			/* one past the last offset in objects */
 	struct mf_range *ranges;	/* contiguous, in offset order */
 	size_t nranges, cap;
+	uint8_t *state;			/* the layer above's opaque bytes (producer state), or NULL */
+	size_t state_len;
 };
 
 struct mf_topic {
@@ -281,6 +286,13 @@ SL_MUST_CHECK int manifest_offset_delete(struct manifest *m, const char *group, 
 SL_MUST_CHECK int manifest_group_delete(struct manifest *m, const char *group);
 SL_MUST_CHECK int manifest_producers_set(struct manifest *m, uint16_t version, const void *blob,
 					 size_t len);
+/*
+ * Set (len > 0) or clear (len 0) a partition's state bytes.  Bytes equal to
+ * what is there already change nothing and add no operation.  SL_E_NOTFOUND
+ * for an unknown partition, SL_E_TOOBIG above MF_STATE_MAX.
+ */
+SL_MUST_CHECK int manifest_partition_state(struct manifest *m, const uint8_t id[16], int32_t partition,
+					   const void *blob, size_t len);
 /* Drop a retired key the collector has deleted. */
 SL_MUST_CHECK int manifest_forget(struct manifest *m, const char *key);
 

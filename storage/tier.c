@@ -139,8 +139,13 @@ struct tier {
 	struct obj_meta meta;
 	struct up_range *r;
 	size_t nr, capr;
+	struct sl_wr *rstate;		/* capr of them: each range's state bytes, from its cut */
 	uint64_t raw;
 	struct objstore_op *op;
+
+	/* the layer above's state (tier_set_state_hooks) */
+	struct tier_state_hooks hooks;
+	int global_dirty;
 
 	/* the memory tail */
 	struct tail_obj *tail_head, *tail_last;
@@ -368,8 +373,23 @@ void tier_free(struct tier *t)
 		tail_free(o);
 	}
 	free(t->obj);
+	for (size_t i = 0; i < t->capr; i++)
+		wr_free(&t->rstate[i]);
+	free(t->rstate);
 	free(t->r);
 	free(t);
+}
+
+void tier_set_state_hooks(struct tier *t, const struct tier_state_hooks *h)
+{
+	if (t)
+		t->hooks = *h;
+}
+
+void tier_global_dirty(struct tier *t)
+{
+	if (t)
+		t->global_dirty = 1;
 }
 
 const struct manifest *tier_manifest(const struct tier *t)
@@ -645,11 +665,16 @@ static int cut(struct tier *t)
 	qsort(g.s, g.n, sizeof(*g.s), cmp_stream);
 	if (g.n > t->capr) {
 		struct up_range *nr = realloc(t->r, g.n * sizeof(*nr));
-		if (!nr) {
+		struct sl_wr *ns = nr ? realloc(t->rstate, g.n * sizeof(*ns)) : NULL;
+		if (nr)
+			t->r = nr;
+		if (!ns) {
 			free(g.s);
 			return SL_E_NOMEM;
 		}
-		t->r = nr;
+		for (size_t i = t->capr; i < g.n; i++)
+			wr_init(&ns[i], 0);
+		t->rstate = ns;
 		t->capr = g.n;
 	}
 	for (size_t i = 0; i < g.n && !full; i++) {
@@ -667,8 +692,18 @@ static int cut(struct tier *t)
 			break;
 		}
 		full = a.full;
-		if (r->last >= r->first)
-			t->nr++;
+		if (r->last < r->first)
+			continue;
+		/* The layer above's state as of this range's end, taken with the batches. */
+		struct sl_wr *sw = &t->rstate[t->nr];
+		sw->len = 0;
+		sw->err = 0;
+		if (t->hooks.partition &&
+		    (rc = t->hooks.partition(t->hooks.arg, &r->id, r->last + 1, sw)) == 0)
+			rc = sw->err;
+		if (rc != 0)
+			break;
+		t->nr++;
 	}
 	free(g.s);
 	if (rc == 0 && t->nr == 0)
@@ -748,6 +783,14 @@ static void record_object(struct tier *t)
 			edit_failed(t, "range", rc);
 			break;
 		}
+		if (t->hooks.partition) {
+			rc = manifest_partition_state(t->m, u->id.ns, u->id.index, t->rstate[i].p,
+						      t->rstate[i].len);
+			if (rc != 0) {
+				edit_failed(t, "partition state", rc);
+				break;
+			}
+		}
 	}
 	if (have_ix)
 		obj_index_free(&ix);
@@ -784,12 +827,32 @@ static void on_put(void *arg, struct objstore_result *res)
 
 static void on_commit(void *arg, int err, uint64_t version);
 
+/* The broker-wide state, as of commit_pos: every metadata record below it is reflected. */
+static void take_global(struct tier *t)
+{
+	struct sl_wr w;
+	uint16_t version = 0;
+
+	t->global_dirty = 0;
+	wr_init(&w, 0);
+	int rc = t->hooks.global(t->hooks.arg, &w, &version);
+	if (rc == 0)
+		rc = w.err;
+	if (rc == 0)
+		rc = manifest_producers_set(t->m, version, w.p, w.len);
+	wr_free(&w);
+	if (rc != 0)
+		edit_failed(t, "producer state", rc);
+}
+
 static void commit(struct tier *t)
 {
 	t->phase = P_COMMIT;
 	if (!t->commit_pos_set) {
 		t->commit_pos = store_done_pos(t->st);
 		t->commit_pos_set = 1;
+		if (t->global_dirty && t->hooks.global)
+			take_global(t);
 	}
 	int rc = manifest_commit(t->m, t->os, loop_wall_ms(), on_commit, t);
 	if (rc == SL_E_EXISTS) {
@@ -935,7 +998,7 @@ static void cycle(struct tier *t)
 		return;
 	}
 	if (manifest_pending(t->m) > 0 || t->m->w.obj || t->m->version == 0 ||
-	    t->m->epoch < t->epoch)
+	    t->m->epoch < t->epoch || (t->global_dirty && t->hooks.global))
 		commit(t);
 }
 

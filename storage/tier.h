@@ -119,6 +119,40 @@ void tier_offset_commit(struct tier *t, const struct mf_offset *o);
 void tier_offset_delete(struct tier *t, const char *group, const char *topic, int32_t partition);
 void tier_group_delete(struct tier *t, const char *group);
 
+/*
+ * ---- the layer above's state ----
+ *
+ * The manifest carries two kinds of opaque bytes for the layer above
+ * (kafka/: producer state), taken by hooks so that they agree with what the
+ * WAL keeps:
+ *
+ *   partition(arg, id, end, w): at a cut, for each stream range taken,
+ *     while its batches are taken (the same loop turn): the stream's state
+ *     as of offset end (everything below end applied, nothing at or above).
+ *     The bytes are kept with the range (a PUT retried keeps them) and set
+ *     with manifest_partition_state() right after the range's APPEND, so a
+ *     committed version describes exactly the offsets it holds, and the WAL
+ *     keeps every batch above them until a later version holds those too.
+ *     Nothing written: no state.  Unchanged bytes add nothing to the version.
+ *   global(arg, w, version): when tier_global_dirty() was called, at the
+ *     start of the next version's first commit attempt, where the WAL
+ *     position the trim may reach is fixed: every metadata record below that
+ *     position had been applied by the layer above, so the bytes reflect
+ *     them all.  A dirty flag alone makes the tier commit a version.
+ *
+ * A hook's error (or its writer's) fails the edit as other failed edits do:
+ * logged, and the WAL is never trimmed again, so a restart replays it all.
+ * Compaction keeps the partition state; a topic's deletion drops it.
+ */
+struct tier_state_hooks {
+	int (*partition)(void *arg, const struct stream_id *id, int64_t end, struct sl_wr *w);
+	int (*global)(void *arg, struct sl_wr *w, uint16_t *version);
+	void *arg;
+};
+/* t may be NULL (nothing then). */
+void tier_set_state_hooks(struct tier *t, const struct tier_state_hooks *h);
+void tier_global_dirty(struct tier *t);
+
 /* ---- reads below the memory tail ---- */
 
 /*

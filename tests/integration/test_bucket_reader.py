@@ -384,6 +384,8 @@ def encode_checkpoint(st, n, prev_crc, epoch, order=None):
         cfg = b"".join(s16(k) + ns32(v) for k, v in sorted(t.configs.items()))
         rest.append(op(bucket.TOPIC, tid + s16(t.name) + struct.pack(">iI", len(t.parts), len(t.configs)) + cfg))
         for i, p in enumerate(t.parts):
+            if p.state:
+                rest.append(op(bucket.STATE, tid + struct.pack(">iI", i, len(p.state)) + p.state))
             if p.empty():
                 continue
             rest.append(op(bucket.PARTITION, tid + struct.pack(">iqqI", i, p.log_start, p.end, len(p.ranges))

@@ -53,6 +53,7 @@ INT64_MAX = (1 << 63) - 1
 U64_LIMIT = 1 << 64
 NSTR_MAX = 1 << 20
 PRODUCERS_MAX = 64 << 20
+STATE_MAX = 16 << 20
 PARTITIONS_MAX = 1048576
 CONFIGS_MAX = 1024
 RANGE_LEN = 48
@@ -61,15 +62,16 @@ VERSION_KEY = re.compile(r"^manifest/([0-9]{20})\Z")
 KEY_CHARS = re.compile(r"^[A-Za-z0-9\-_.=+]+\Z")
 
 CLUSTER, TOPIC, TOPIC_DELETE, PARTITION, OBJECT, APPEND, REPLACE, LOG_START, RETIRE, RETIRED, FORGET, \
-    OFFSET, OFFSET_DELETE, GROUP_DELETE, PRODUCERS = range(1, 16)
+    OFFSET, OFFSET_DELETE, GROUP_DELETE, PRODUCERS, STATE = range(1, 17)
 OP_NAMES = {CLUSTER: "CLUSTER", TOPIC: "TOPIC", TOPIC_DELETE: "TOPIC_DELETE", PARTITION: "PARTITION",
             OBJECT: "OBJECT", APPEND: "APPEND", REPLACE: "REPLACE", LOG_START: "LOG_START",
             RETIRE: "RETIRE", RETIRED: "RETIRED", FORGET: "FORGET", OFFSET: "OFFSET",
-            OFFSET_DELETE: "OFFSET_DELETE", GROUP_DELETE: "GROUP_DELETE", PRODUCERS: "PRODUCERS"}
+            OFFSET_DELETE: "OFFSET_DELETE", GROUP_DELETE: "GROUP_DELETE", PRODUCERS: "PRODUCERS",
+            STATE: "STATE"}
 # The "in" column of the operations table.
-IN_CHECKPOINT = {CLUSTER, TOPIC, PARTITION, OBJECT, RETIRED, OFFSET, PRODUCERS}
+IN_CHECKPOINT = {CLUSTER, TOPIC, PARTITION, OBJECT, RETIRED, OFFSET, PRODUCERS, STATE}
 IN_DELTA = {TOPIC, TOPIC_DELETE, OBJECT, APPEND, REPLACE, LOG_START, RETIRE, FORGET, OFFSET,
-            OFFSET_DELETE, GROUP_DELETE, PRODUCERS}
+            OFFSET_DELETE, GROUP_DELETE, PRODUCERS, STATE}
 KIND_CHECKPOINT, KIND_DELTA = 1, 2
 
 
@@ -266,6 +268,7 @@ class Partition:
         self.end = 0
         self.ranges = []     # Range, in offset order
         self.set = False     # a PARTITION operation has set it (checkpoints: once)
+        self.state = b""     # the broker's opaque state bytes (producer state)
 
     def empty(self):
         return self.log_start == 0 and self.end == 0 and not self.ranges
@@ -331,7 +334,8 @@ class State:
                 "id": tid.hex(), "name": t.name,
                 "configs": {k: t.configs[k] for k in sorted(t.configs)},
                 "partitions": [{"log_start": p.log_start, "end": p.end,
-                                "ranges": [list(r) for r in p.ranges]} for p in t.parts],
+                                "ranges": [list(r) for r in p.ranges], "state": p.state.hex()}
+                               for p in t.parts],
             })
         return {
             "cluster": self.cluster,
@@ -742,6 +746,13 @@ class Applier:
         g = c.str("group")
         for k in [k for k in self.st.offsets if k[0] == g]:
             del self.st.offsets[k]
+
+    def op_state(self, c):
+        tid = c.id()
+        p = c.i32()
+        n = c.u32()
+        self.check(n <= STATE_MAX, "partition state of %d bytes" % n)
+        self.part(tid, p)[1].state = bytes(c.raw(n))
 
     def op_producers(self, c):
         ver = c.u16()

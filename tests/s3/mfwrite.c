@@ -471,7 +471,10 @@ static void json_state(const struct manifest *m)
 				printf("%s[%" PRIu64 ", %" PRId64 ", %" PRId64 ", %" PRId64 ", %" PRIu64 ", %" PRIu64 "]",
 				       r ? ", " : "", rg->object, rg->first, rg->last, rg->max_ts, rg->pos, rg->len);
 			}
-			printf("]}");
+			printf("], \"state\": \"");
+			for (size_t b = 0; b < pa->state_len; b++)
+				printf("%02x", pa->state[b]);
+			printf("\"}");
 		}
 		printf("]}");
 	}
@@ -690,6 +693,8 @@ static void scenario(void)
 		upload(m, p, 3, now += 1000, key);
 	}
 	CHECK("producers", manifest_producers_set(m, 7, "\x01\x02\x03\x00\xff", 5));
+	CHECK("partition state", manifest_partition_state(m, topics[0].id, 0, "\x00st\xfe", 4));
+	CHECK("partition state", manifest_partition_state(m, topics[1].id, 0, "b", 1));
 	commit(m, now += 1000);
 
 	/* 7: the collector deletes the retired object, then forgets it. */

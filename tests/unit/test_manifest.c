@@ -195,6 +195,10 @@ static void populate(struct manifest *m)
 	o.offset = 50;
 	T_EQ(manifest_offset_commit(m, &o), 0);
 	T_EQ(manifest_producers_set(m, 1, "\x01\x02\x03", 3), 0);
+	/* Partition state: on a partition with ranges, and on a pristine one. */
+	tid(id, 1);
+	T_EQ(manifest_partition_state(m, id, 0, "p0-state", 8), 0);
+	T_EQ(manifest_partition_state(m, id, 1, "p1", 2), 0);
 }
 
 static uint8_t *snap(const struct manifest *m, size_t *len)
@@ -336,12 +340,79 @@ static void test_checkpoint_roundtrip(void)
 		T_CHECK(o && o->offset == 50);
 		T_EQ(back->producers_version, 1);
 		T_EQ(back->producers_len, 3);
+		p = manifest_partition(back, id, 0);
+		T_CHECK(p && p->state_len == 8 && memcmp(p->state, "p0-state", 8) == 0);
+		p = manifest_partition(back, id, 1);
+		T_CHECK(p && p->state_len == 2 && memcmp(p->state, "p1", 2) == 0);
+		p = manifest_partition(back, id, 2);
+		T_CHECK(p && p->state_len == 0 && p->state == NULL);
 		T_EQ(back->nobjects, 4);
 		T_EQ(back->next_object_id, 4);
 		T_EQ(manifest_key_state(back, "data/1-0-0"), 1);
 		T_EQ(manifest_key_state(back, "data/none"), 0);
 		manifest_free(back);
 	}
+	manifest_free(m);
+	teardown();
+}
+
+/* Partition state bytes: set, unchanged, cleared, refused, dropped with the topic, through deltas. */
+static void test_partition_state(void)
+{
+	struct manifest *m, *back;
+	const struct mf_partition *p;
+	uint8_t id[16], other[16];
+	uint64_t v;
+	int err;
+
+	setup();
+	m = fresh_writer(NULL);
+	tid(id, 1);
+	tid(other, 9);
+	T_EQ(manifest_topic_put(m, id, "t", 2, NULL, 0), 0);
+	add_range(m, 1, 0, 0, 9, 1000);
+	T_EQ(commit(m, 1000, &v), 0);
+	T_EQ(manifest_pending(m), 0);
+	T_EQ(manifest_partition_state(m, id, 0, "abc", 3), 0);
+	T_EQ(manifest_pending(m), 1);
+	/* The same bytes again: nothing more to write. */
+	T_EQ(manifest_partition_state(m, id, 0, "abc", 3), 0);
+	T_EQ(manifest_pending(m), 1);
+	T_EQ(manifest_partition_state(m, id, 1, NULL, 0), 0);
+	T_EQ(manifest_pending(m), 1);
+	T_EQ(manifest_partition_state(m, id, 2, "x", 1), SL_E_NOTFOUND);
+	T_EQ(manifest_partition_state(m, other, 0, "x", 1), SL_E_NOTFOUND);
+	T_EQ(manifest_partition_state(m, id, 0, NULL, 4), SL_E_INVALID);
+	T_EQ(manifest_partition_state(m, id, 0, "x", (size_t)MF_STATE_MAX + 1), SL_E_TOOBIG);
+	T_EQ(manifest_pending(m), 1);
+	T_EQ(commit(m, 2000, &v), 0);
+	back = load(&err);
+	T_EQ(err, 0);
+	p = back ? manifest_partition(back, id, 0) : NULL;
+	T_CHECK(p && p->state_len == 3 && memcmp(p->state, "abc", 3) == 0);
+	T_CHECK(back && same_state(m, back));
+	manifest_free(back);
+	/* Replaced, then cleared, in deltas. */
+	T_EQ(manifest_partition_state(m, id, 0, "defg", 4), 0);
+	T_EQ(commit(m, 3000, &v), 0);
+	T_EQ(manifest_partition_state(m, id, 0, NULL, 0), 0);
+	T_EQ(manifest_pending(m), 1);
+	T_EQ(commit(m, 4000, &v), 0);
+	back = load(&err);
+	p = back ? manifest_partition(back, id, 0) : NULL;
+	T_CHECK(p && p->state_len == 0 && p->state == NULL);
+	manifest_free(back);
+	/* A deleted topic takes its states with it; re-created, it has none. */
+	T_EQ(manifest_partition_state(m, id, 1, "zz", 2), 0);
+	T_EQ(manifest_topic_delete(m, id, 5000), 0);
+	T_EQ(manifest_topic_put(m, id, "t", 2, NULL, 0), 0);
+	p = manifest_partition(m, id, 1);
+	T_CHECK(p && p->state_len == 0);
+	T_EQ(commit(m, 6000, &v), 0);
+	back = load(&err);
+	T_CHECK(back && same_state(m, back));
+	manifest_free(back);
+	T_EQ(manifest_check(m), 0);
 	manifest_free(m);
 	teardown();
 }
@@ -1067,6 +1138,7 @@ int main(void)
 	log_set_level(getenv("MANIFEST_TEST_DEBUG") ? LOG_DEBUG : LOG_ERROR);
 	T_RUN(test_keys);
 	T_RUN(test_checkpoint_roundtrip);
+	T_RUN(test_partition_state);
 	T_RUN(test_deltas_over_checkpoint);
 	T_RUN(test_edits_refused);
 	T_RUN(test_retire);

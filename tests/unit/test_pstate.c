@@ -16,7 +16,7 @@
 
 static struct pst_batch B(int64_t pid, int16_t epoch, int32_t seq, int32_t count)
 {
-	struct pst_batch b = { pid, epoch, seq, count };
+	struct pst_batch b = { pid, epoch, seq, count, 0 };
 	return b;
 }
 
@@ -536,8 +536,8 @@ static void test_snapshot_roundtrip(void)
 	size_t n = 0, m = 0;
 
 	T_EQ(encode(t, &p, &n), 0);
-	/* version, length, count, 4 entries, 5+1+1+1 batches, CRC */
-	T_EQ(n, 1 + 4 + 4 + 4 * (8 + 2 + 8 + 1) + 8 * (4 + 4 + 8 + 8 + 8) + 4);
+	/* version, length, count, 4 entries, 5+1+1+1 batches, no aborted, CRC */
+	T_EQ(n, 1 + 4 + 4 + 4 * (8 + 2 + 8 + 8 + 8 + 1) + 8 * (4 + 4 + 8 + 8 + 8) + 4 + 4);
 	T_EQ(p[0], 1);
 	T_EQ(sl_load_be32(p + 1), n - 9);
 	T_EQ(sl_load_be32(p + 5), 4);
@@ -570,7 +570,7 @@ static void test_snapshot_roundtrip(void)
 
 	/* An empty table, and two snapshots back to back in one buffer. */
 	T_EQ(encode(e, &q, &m), 0);
-	T_EQ(m, 1 + 4 + 4 + 4);
+	T_EQ(m, 1 + 4 + 4 + 4 + 4);
 	{
 		uint8_t *two = malloc(m + n);
 		struct sl_rd r;
@@ -667,12 +667,29 @@ static void snap_begin(struct snap *s, uint32_t count)
 	wr_u32(&s->w, count);
 }
 
-static void snap_entry(struct snap *s, int64_t pid, int16_t epoch, uint8_t nb)
+/* An entry: last is the newest offset seen, txn the ongoing transaction's first. */
+static void snap_entry(struct snap *s, int64_t pid, int16_t epoch, int64_t last, int64_t txn,
+		       uint8_t nb)
 {
 	wr_i64(&s->w, pid);
 	wr_i16(&s->w, epoch);
 	wr_i64(&s->w, 0);
+	wr_i64(&s->w, last);
+	wr_i64(&s->w, txn);
 	wr_u8(&s->w, nb);
+}
+
+/* The aborted list's count, then snap_txn for each. */
+static void snap_aborted(struct snap *s, uint32_t count)
+{
+	wr_u32(&s->w, count);
+}
+
+static void snap_txn(struct snap *s, int64_t pid, int64_t first, int64_t last)
+{
+	wr_i64(&s->w, pid);
+	wr_i64(&s->w, first);
+	wr_i64(&s->w, last);
 }
 
 static void snap_meta(struct snap *s, int32_t f, int32_t l, int64_t fo, int64_t lo)
@@ -708,28 +725,32 @@ static void test_snapshot_rules(void)
 
 	/* The well-formed baseline, then one rule broken at a time. */
 	snap_begin(&s, 2);
-	snap_entry(&s, 1, 0, 2);
+	snap_entry(&s, 1, 0, 10, -1, 2);
 	snap_meta(&s, 0, 9, 0, 9);
 	snap_meta(&s, 10, 10, 10, 10);
-	snap_entry(&s, 2, 0, 0);		/* no batches: allowed */
+	snap_entry(&s, 2, 0, -1, -1, 0);	/* no batches: allowed */
+	snap_aborted(&s, 0);
 	T_EQ(snap_end(&s), 0);
 
 	snap_begin(&s, 1);
-	snap_entry(&s, -1, 0, 0);		/* negative producer id */
+	snap_entry(&s, -1, 0, -1, -1, 0);	/* negative producer id */
+	snap_aborted(&s, 0);
 	T_EQ(snap_end(&s), SL_E_INVALID);
 
 	snap_begin(&s, 2);
-	snap_entry(&s, 2, 0, 0);
-	snap_entry(&s, 1, 0, 0);		/* out of order */
+	snap_entry(&s, 2, 0, -1, -1, 0);
+	snap_entry(&s, 1, 0, -1, -1, 0);	/* out of order */
+	snap_aborted(&s, 0);
 	T_EQ(snap_end(&s), SL_E_INVALID);
 
 	snap_begin(&s, 2);
-	snap_entry(&s, 2, 0, 0);
-	snap_entry(&s, 2, 0, 0);		/* twice */
+	snap_entry(&s, 2, 0, -1, -1, 0);
+	snap_entry(&s, 2, 0, -1, -1, 0);	/* twice */
+	snap_aborted(&s, 0);
 	T_EQ(snap_end(&s), SL_E_INVALID);
 
 	snap_begin(&s, 1);
-	snap_entry(&s, 1, 0, 6);		/* six batches */
+	snap_entry(&s, 1, 0, 5, -1, 6);		/* six batches */
 	for (int i = 0; i < 6; i++)
 		snap_meta(&s, i, i, i, i);
 	T_EQ(snap_end(&s), SL_E_INVALID);
@@ -751,8 +772,9 @@ static void test_snapshot_rules(void)
 	};
 	for (size_t i = 0; i < sizeof(one) / sizeof(one[0]); i++) {
 		snap_begin(&s, 1);
-		snap_entry(&s, 1, 0, 1);
+		snap_entry(&s, 1, 0, one[i].lo, -1, 1);
 		snap_meta(&s, one[i].f, one[i].l, one[i].fo, one[i].lo);
+		snap_aborted(&s, 0);
 		int rc = snap_end(&s);
 		if (rc != one[i].rc)
 			fprintf(stderr, "  one batch, %s:\n", one[i].what);
@@ -760,23 +782,30 @@ static void test_snapshot_rules(void)
 	}
 
 	snap_begin(&s, 1);
-	snap_entry(&s, 1, 0, 2);
+	snap_entry(&s, 1, 0, 5, -1, 2);
 	snap_meta(&s, 0, 0, 5, 5);
 	snap_meta(&s, 1, 1, 5, 5);		/* offsets do not increase */
+	snap_aborted(&s, 0);
 	T_EQ(snap_end(&s), SL_E_INVALID);
 
 	snap_begin(&s, 1);
-	snap_entry(&s, 1, 0, 2);
+	snap_entry(&s, 1, 0, 5, -1, 2);
 	snap_meta(&s, 0, 0, 5, 5);		/* the second batch is missing */
 	T_EQ(snap_end(&s), SL_E_INVALID);
 
 	snap_begin(&s, 2);
-	snap_entry(&s, 1, 0, 0);		/* one entry of two */
+	snap_entry(&s, 1, 0, -1, -1, 0);	/* one entry of two */
+	snap_aborted(&s, 0);
 	T_EQ(snap_end(&s), SL_E_INVALID);
 
 	snap_begin(&s, 1);
-	snap_entry(&s, 1, 0, 0);
+	snap_entry(&s, 1, 0, -1, -1, 0);
+	snap_aborted(&s, 0);
 	wr_u8(&s.w, 0);				/* a byte left in the body */
+	T_EQ(snap_end(&s), SL_E_INVALID);
+
+	snap_begin(&s, 1);
+	snap_entry(&s, 1, 0, -1, -1, 0);	/* the aborted list's count is missing */
 	T_EQ(snap_end(&s), SL_E_INVALID);
 
 	snap_begin(&s, PST_MAX_PRODUCERS + 1);	/* over the cap, before anything else */
@@ -786,8 +815,98 @@ static void test_snapshot_rules(void)
 	T_EQ(snap_end(&s), SL_E_TOOBIG);
 
 	snap_begin(&s, 1000);			/* a count the body cannot hold */
-	snap_entry(&s, 1, 0, 0);
+	snap_entry(&s, 1, 0, -1, -1, 0);
+	snap_aborted(&s, 0);
 	T_EQ(snap_end(&s), SL_E_INVALID);
+
+	/* An entry's newest offset seen and ongoing transaction, beside a batch 0-9. */
+	static const struct {
+		int64_t last, txn;
+		uint8_t nb;
+		int rc;
+		const char *what;
+	} ent[] = {
+		{ 9, -1, 1, 0, "last seen = the batch's last" },
+		{ 20, 5, 1, 0, "a marker seen after the batch, a transaction below" },
+		{ 8, -1, 1, SL_E_INVALID, "last seen below the batch's last" },
+		{ -1, -1, 0, 0, "nothing seen, nothing cached" },
+		{ 7, -1, 0, 0, "a marker seen, nothing cached" },
+		{ -2, -1, 0, SL_E_INVALID, "last seen below -1" },
+		{ INT64_MIN, -1, 0, SL_E_INVALID, "last seen INT64_MIN" },
+		{ -1, 0, 0, SL_E_INVALID, "a transaction with nothing seen" },
+		{ 9, 0, 1, 0, "a transaction at 0" },
+		{ 9, 9, 1, 0, "a transaction at the last offset seen" },
+		{ 9, 10, 1, SL_E_INVALID, "a transaction past the last offset seen" },
+		{ 9, -2, 1, SL_E_INVALID, "a transaction below -1" },
+		{ INT64_MAX, INT64_MAX, 1, 0, "a transaction at INT64_MAX" },
+	};
+	for (size_t i = 0; i < sizeof(ent) / sizeof(ent[0]); i++) {
+		snap_begin(&s, 2);
+		snap_entry(&s, 1, 0, -1, -1, 0);
+		snap_entry(&s, 3, 0, ent[i].last, ent[i].txn, ent[i].nb);
+		if (ent[i].nb)
+			snap_meta(&s, 0, 9, 0, 9);
+		snap_aborted(&s, 0);
+		int rc = snap_end(&s);
+		if (rc != ent[i].rc)
+			fprintf(stderr, "  entry, %s:\n", ent[i].what);
+		T_EQ(rc, ent[i].rc);
+	}
+
+	/* Two aborted transactions, the first (1, 10, 20). */
+	static const struct {
+		int64_t pid, first, last;
+		int rc;
+		const char *what;
+	} ab[] = {
+		{ 2, 12, 30, 0, "the next one" },
+		{ 2, 10, 15, 0, "the same first offset, an earlier marker" },
+		{ 1, 10, 20, 0, "the same again (cannot be, but harmless)" },
+		{ 2, 11, 11, 0, "first = last" },
+		{ 0, 12, INT64_MAX, 0, "producer 0, the very end" },
+		{ 2, 9, 30, SL_E_INVALID, "first offsets decrease" },
+		{ -1, 12, 30, SL_E_INVALID, "a negative producer id" },
+		{ 2, 12, 11, SL_E_INVALID, "last before first" },
+	};
+	for (size_t i = 0; i < sizeof(ab) / sizeof(ab[0]); i++) {
+		snap_begin(&s, 0);
+		snap_aborted(&s, 2);
+		snap_txn(&s, 1, 10, 20);
+		snap_txn(&s, ab[i].pid, ab[i].first, ab[i].last);
+		int rc = snap_end(&s);
+		if (rc != ab[i].rc)
+			fprintf(stderr, "  aborted, %s:\n", ab[i].what);
+		T_EQ(rc, ab[i].rc);
+	}
+	snap_begin(&s, 0);
+	snap_aborted(&s, 1);
+	snap_txn(&s, 1, -1, 5);			/* a negative first offset */
+	T_EQ(snap_end(&s), SL_E_INVALID);
+
+	snap_begin(&s, 0);
+	snap_aborted(&s, 2);
+	snap_txn(&s, 1, 1, 5);			/* one of two */
+	T_EQ(snap_end(&s), SL_E_INVALID);
+
+	snap_begin(&s, 0);
+	snap_aborted(&s, 1);
+	snap_txn(&s, 1, 1, 5);
+	snap_txn(&s, 1, 6, 7);			/* one more than the count */
+	T_EQ(snap_end(&s), SL_E_INVALID);
+
+	snap_begin(&s, 0);
+	snap_aborted(&s, 1);
+	snap_txn(&s, 1, 1, 5);
+	wr_u8(&s.w, 0);				/* a byte left */
+	T_EQ(snap_end(&s), SL_E_INVALID);
+
+	snap_begin(&s, 0);
+	snap_aborted(&s, PST_MAX_ABORTED + 1);	/* over the cap, before anything else */
+	T_EQ(snap_end(&s), SL_E_TOOBIG);
+
+	snap_begin(&s, 0);
+	snap_aborted(&s, UINT32_MAX);
+	T_EQ(snap_end(&s), SL_E_TOOBIG);
 
 	/* A body too short to hold its count. */
 	{

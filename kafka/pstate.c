@@ -39,9 +39,8 @@
  * after it and were aborted first (a memmove of those few).  Head truncation
  * drops the transactions with last < log_start, all among those with first <
  * log_start: it compacts that prefix towards its end and moves ab_lo up, so
- * the rest is not moved; the running maximum beyond that prefix is
- * unchanged, since every transaction there ends at or above log_start, above
- * everything dropped.
+ * the rest is not moved; no running maximum changes, since everything
+ * dropped ends below log_start and everything kept at or above it.
  *
  * Costs: check and append are a hash lookup plus up to five comparisons and
  * allocate only for a producer new to the partition (and when the bucket
@@ -608,14 +607,17 @@ static int is_below(const struct pst_entry *e, const void *arg)
 
 size_t pst_truncate_head(struct pst_table *t, int64_t log_start)
 {
-	/* Every aborted transaction ending below log_start also starts below it. */
+	/*
+	 * Every aborted transaction ending below log_start also starts below it.
+	 * The running maxima of those kept stay right: what goes ends below
+	 * log_start, below every transaction that stays.
+	 */
 	size_t end = ab_first_at(t, log_start, 0), at = end;
 
 	for (size_t i = end; i-- > t->ab_lo;)
 		if (t->ab[i].x.last_offset >= log_start)
 			t->ab[--at] = t->ab[i];
 	t->ab_lo = at;
-	ab_fix_max(t, at, end);
 	if (t->ab_lo == t->ab_end)
 		t->ab_lo = t->ab_end = 0;
 	return remove_if(t, is_below, &log_start);

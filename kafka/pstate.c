@@ -1,7 +1,7 @@
 /*
- * pstate.c - idempotent producers' state and the producer id allocator.  The
- * contract, the rules of pst_check and the entry's state diagram are in
- * pstate.h; this comment holds what the code keeps true between calls.
+ * pstate.c - idempotent and transactional producers' state and the producer
+ * id allocator.  The contract, the rules of pst_check and the state diagrams
+ * are in pstate.h; this comment holds what the code keeps true between calls.
  *
  * Invariants of a table:
  *   1. t->size is a power of two; each entry is on the chain of bucket
@@ -12,14 +12,42 @@
  *      last_seq = first_seq + (last_offset - first_offset) mod 2^31; the
  *      offsets of successive batches increase (last < next first).
  *   4. every cached batch was appended with the entry's current epoch (a
- *      new epoch empties the cache before its batch is pushed).
- * pst_decode checks 2 and 3 on the bytes it reads, so a table decoded from
- * a bad snapshot cannot break them either.
+ *      new epoch, from a batch or a marker, empties the cache).
+ *   5. e->last_offset >= -1 and >= the newest cached batch's last offset.
+ *   6. e->txn_first_offset is -1 or in 0 .. e->last_offset.  The entries
+ *      with an ongoing transaction (txn_first_offset >= 0) are exactly
+ *      t->heap[0 .. nheap), each at t->heap[e->heap_at], a binary min-heap
+ *      on (txn_first_offset, producer_id); so heap[0] holds the first
+ *      unstable offset.
+ *   7. the aborted list is t->ab[ab_lo .. ab_end), at most PST_MAX_ABORTED
+ *      long: producer id >= 0, 0 <= first_offset <= last_offset, first
+ *      offsets not decreasing; ab[i].max_last is the largest last_offset of
+ *      ab[ab_lo .. i], so it does not decrease either.
+ * pst_decode checks 2, 3, 5, 6 and 7 on the bytes it reads, so a table
+ * decoded from a bad snapshot cannot break them either.
+ *
+ * Why the aborted list is kept in first-offset order and not in marker
+ * order: a fetch must list the transactions in first-offset order, and
+ * transactions interleave (A opens at 10, B at 12, B aborts at 20, A at 25),
+ * so marker order would need a sort per fetch.  In first-offset order the
+ * transactions with first < upto are a prefix, and the running maximum of
+ * last offsets is sorted, so the ones wholly below `from` are a prefix too:
+ * both ends by binary search, and the walk between them yields the answer
+ * in order, skipping only transactions that started after the oldest one
+ * still open at `from` and ended before it.  A new abort goes after every
+ * transaction that started before it: at the end, unless others opened
+ * after it and were aborted first (a memmove of those few).  Head truncation
+ * drops the transactions with last < log_start, all among those with first <
+ * log_start: it compacts that prefix towards its end and moves ab_lo up, so
+ * the rest is not moved; no running maximum changes, since everything
+ * dropped ends below log_start and everything kept at or above it.
  *
  * Costs: check and append are a hash lookup plus up to five comparisons and
  * allocate only for a producer new to the partition (and when the bucket
- * array doubles); expiry and head truncation scan the table, which Kafka
- * also does, every producer.id.expiration.check.interval.ms.
+ * array or the heap doubles); a transaction's start and end are O(log n) in
+ * the open transactions; pst_first_unstable is O(1); expiry and head
+ * truncation scan the table, which Kafka also does, every
+ * producer.id.expiration.check.interval.ms.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -29,15 +57,26 @@
 #include "../kernel/err.h"
 
 #define SNAP_VERSION 1
-/* Encoded sizes: an entry without batches, and one batch. */
-#define ENTRY_BYTES (8 + 2 + 8 + 1)
+/* Encoded sizes: an entry without batches, one batch, one aborted transaction. */
+#define ENTRY_BYTES (8 + 2 + 8 + 8 + 8 + 1)
 #define META_BYTES (4 + 4 + 8 + 8 + 8)
+#define TXN_BYTES (8 + 8 + 8)
 #define MIN_BUCKETS 16
+#define MIN_ARRAY 16
+
+struct aborted {
+	struct pst_txn x;
+	int64_t max_last;	/* the largest x.last_offset from ab_lo up to here */
+};
 
 struct pst_table {
 	struct pst_entry **tab;
 	size_t size;		/* buckets, a power of two */
 	size_t n;		/* entries */
+	struct pst_entry **heap;	/* ongoing transactions (invariant 6) */
+	size_t nheap, heap_cap;
+	struct aborted *ab;	/* aborted transactions (invariant 7) */
+	size_t ab_lo, ab_end, ab_cap;
 };
 
 static size_t hash_pid(int64_t pid, size_t size)
@@ -75,6 +114,8 @@ void pst_table_free(struct pst_table *t)
 		}
 	}
 	free(t->tab);
+	free(t->heap);
+	free(t->ab);
 	free(t);
 }
 
@@ -117,6 +158,182 @@ static void grow(struct pst_table *t)
 	t->size = n;
 }
 
+/* A new entry for producer_id, not yet in the table; NULL without memory. */
+static struct pst_entry *new_entry(int64_t producer_id, int16_t epoch, int64_t now)
+{
+	struct pst_entry *e = calloc(1, sizeof(*e));
+
+	if (!e)
+		return NULL;
+	e->producer_id = producer_id;
+	e->epoch = epoch;
+	e->last_append_ms = now;
+	e->last_offset = -1;
+	e->txn_first_offset = -1;
+	return e;
+}
+
+/* ---- the ongoing transactions' heap ---- */
+
+static int heap_less(const struct pst_entry *a, const struct pst_entry *b)
+{
+	return a->txn_first_offset < b->txn_first_offset ||
+	       (a->txn_first_offset == b->txn_first_offset && a->producer_id < b->producer_id);
+}
+
+static void heap_put(struct pst_table *t, size_t i, struct pst_entry *e)
+{
+	t->heap[i] = e;
+	e->heap_at = i;
+}
+
+static void sift_up(struct pst_table *t, size_t i)
+{
+	struct pst_entry *e = t->heap[i];
+
+	while (i > 0 && heap_less(e, t->heap[(i - 1) / 2])) {
+		heap_put(t, i, t->heap[(i - 1) / 2]);
+		i = (i - 1) / 2;
+	}
+	heap_put(t, i, e);
+}
+
+static void sift_down(struct pst_table *t, size_t i)
+{
+	struct pst_entry *e = t->heap[i];
+
+	for (;;) {
+		size_t c = 2 * i + 1;
+		if (c >= t->nheap)
+			break;
+		if (c + 1 < t->nheap && heap_less(t->heap[c + 1], t->heap[c]))
+			c++;
+		if (!heap_less(t->heap[c], e))
+			break;
+		heap_put(t, i, t->heap[c]);
+		i = c;
+	}
+	heap_put(t, i, e);
+}
+
+/* Room for one more ongoing transaction: 0 or SL_E_NOMEM (nothing changed). */
+static int heap_reserve(struct pst_table *t)
+{
+	struct pst_entry **h;
+	size_t cap;
+
+	if (t->nheap < t->heap_cap)
+		return 0;
+	cap = t->heap_cap ? t->heap_cap * 2 : MIN_ARRAY;
+	if (cap > SIZE_MAX / sizeof(*h))
+		return SL_E_NOMEM;
+	h = realloc(t->heap, cap * sizeof(*h));
+	if (!h)
+		return SL_E_NOMEM;
+	t->heap = h;
+	t->heap_cap = cap;
+	return 0;
+}
+
+/* e opened a transaction (txn_first_offset set); room was reserved. */
+static void heap_push(struct pst_table *t, struct pst_entry *e)
+{
+	heap_put(t, t->nheap++, e);
+	sift_up(t, e->heap_at);
+}
+
+/* e's transaction ended (or e goes): out of the heap. */
+static void heap_del(struct pst_table *t, struct pst_entry *e)
+{
+	size_t i = e->heap_at;
+	struct pst_entry *last = t->heap[--t->nheap];
+
+	if (last != e) {
+		heap_put(t, i, last);
+		sift_up(t, i);
+		sift_down(t, last->heap_at);
+	}
+}
+
+/* Free an entry already unlinked from its chain. */
+static void drop_entry(struct pst_table *t, struct pst_entry *e)
+{
+	if (e->txn_first_offset >= 0)
+		heap_del(t, e);
+	free(e);
+}
+
+/* ---- the aborted list ---- */
+
+/*
+ * Room for one more aborted transaction at ab_end: 0, SL_E_FULL (the list
+ * holds PST_MAX_ABORTED) or SL_E_NOMEM; the list's contents do not change.
+ */
+static int ab_reserve(struct pst_table *t)
+{
+	size_t len = t->ab_end - t->ab_lo, cap;
+	struct aborted *a;
+
+	if (len >= PST_MAX_ABORTED)
+		return SL_E_FULL;
+	if (t->ab_end < t->ab_cap)
+		return 0;
+	if (t->ab_lo > 0 && t->ab_lo >= len) {
+		/* At least half the array is free below ab_lo: slide down. */
+		memmove(t->ab, t->ab + t->ab_lo, len * sizeof(*t->ab));
+		t->ab_lo = 0;
+		t->ab_end = len;
+		return 0;
+	}
+	cap = t->ab_cap ? t->ab_cap * 2 : MIN_ARRAY;
+	if (cap > SIZE_MAX / sizeof(*a))
+		return SL_E_NOMEM;
+	a = realloc(t->ab, cap * sizeof(*a));
+	if (!a)
+		return SL_E_NOMEM;
+	t->ab = a;
+	t->ab_cap = cap;
+	return 0;
+}
+
+/* Running maxima of ab[i .. ab_end), from the one before i. */
+static void ab_fix_max(struct pst_table *t, size_t i, size_t end)
+{
+	for (; i < end; i++) {
+		int64_t m = t->ab[i].x.last_offset;
+		if (i > t->ab_lo && t->ab[i - 1].max_last > m)
+			m = t->ab[i - 1].max_last;
+		t->ab[i].max_last = m;
+	}
+}
+
+/* The first index in [ab_lo, ab_end) whose first offset is >= off (or > off when after). */
+static size_t ab_first_at(const struct pst_table *t, int64_t off, int after)
+{
+	size_t lo = t->ab_lo, hi = t->ab_end;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int64_t f = t->ab[mid].x.first_offset;
+		if (f < off || (after && f == off))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Add x after every transaction that started at or before it; room was reserved. */
+static void ab_insert(struct pst_table *t, const struct pst_txn *x)
+{
+	size_t at = ab_first_at(t, x->first_offset, 1);
+
+	memmove(t->ab + at + 1, t->ab + at, (t->ab_end - at) * sizeof(*t->ab));
+	t->ab[at].x = *x;
+	t->ab_end++;
+	ab_fix_max(t, at, t->ab_end);
+}
+
 /* Link a new entry (its producer id set, not yet in the table). */
 static void insert(struct pst_table *t, struct pst_entry *e)
 {
@@ -142,7 +359,7 @@ static size_t remove_if(struct pst_table *t, int (*fn)(const struct pst_entry *e
 			struct pst_entry *e = *pp;
 			if (fn(e, arg)) {
 				*pp = e->next;
-				free(e);
+				drop_entry(t, e);
 				gone++;
 			} else {
 				pp = &e->next;
@@ -195,18 +412,19 @@ enum pst_verdict pst_check(const struct pst_table *t, const struct pst_batch *b,
 		*err = KERR_INVALID_PRODUCER_EPOCH;
 		return PST_REJECT;
 	}
-	if (epoch == -1)
-		return PST_APPEND;
-	if (b->epoch != epoch) {
-		if (b->first_seq != 0) {
+	if (epoch != -1) {
+		/*
+		 * A new epoch starts at 0.  With no batch cached (after a snapshot
+		 * or a marker said so) -1 + 1 = 0 is expected.
+		 */
+		if (b->epoch != epoch ? b->first_seq != 0 :
+		    !in_sequence(pst_entry_last_seq(e), b->first_seq)) {
 			*err = KERR_OUT_OF_ORDER_SEQUENCE_NUMBER;
 			return PST_REJECT;
 		}
-		return PST_APPEND;
 	}
-	/* With no batch cached (only after a snapshot said so) -1 + 1 = 0 is expected. */
-	if (!in_sequence(e->nbatches ? e->batch[e->nbatches - 1].last_seq : -1, b->first_seq)) {
-		*err = KERR_OUT_OF_ORDER_SEQUENCE_NUMBER;
+	if (e && e->txn_first_offset >= 0 && !b->transactional) {
+		*err = KERR_INVALID_TXN_STATE;
 		return PST_REJECT;
 	}
 	return PST_APPEND;
@@ -217,6 +435,7 @@ int pst_append(struct pst_table *t, const struct pst_batch *b, int64_t first_off
 {
 	struct pst_entry *e;
 	struct pst_meta *m;
+	int opens;
 
 	if (b->producer_id < 0)
 		return 0;
@@ -224,16 +443,16 @@ int pst_append(struct pst_table *t, const struct pst_batch *b, int64_t first_off
 	    first_offset > INT64_MAX - (b->count - 1))
 		return SL_E_INVALID;
 	e = (struct pst_entry *)pst_find(t, b->producer_id);
+	if (e && first_offset <= e->last_offset)
+		return 0;	/* replayed over a snapshot that holds it */
+	opens = b->transactional && (!e || e->txn_first_offset < 0);
+	if (opens && heap_reserve(t) != 0)
+		return SL_E_NOMEM;
 	if (!e) {
-		e = calloc(1, sizeof(*e));
+		e = new_entry(b->producer_id, b->epoch, now);
 		if (!e)
 			return SL_E_NOMEM;
-		e->producer_id = b->producer_id;
-		e->epoch = b->epoch;
-		e->last_append_ms = now;
 		insert(t, e);
-	} else if (e->nbatches && first_offset <= e->batch[e->nbatches - 1].last_offset) {
-		return 0;	/* replayed over a snapshot that holds it */
 	}
 	if (b->epoch != e->epoch) {
 		e->epoch = b->epoch;
@@ -249,9 +468,99 @@ int pst_append(struct pst_table *t, const struct pst_batch *b, int64_t first_off
 	m->first_offset = first_offset;
 	m->last_offset = first_offset + (b->count - 1);
 	m->max_timestamp = max_timestamp;
+	e->last_offset = m->last_offset;
+	if (opens) {
+		e->txn_first_offset = first_offset;
+		heap_push(t, e);
+	}
 	if (now > e->last_append_ms)
 		e->last_append_ms = now;
 	return 0;
+}
+
+int16_t pst_check_marker(const struct pst_table *t, int64_t producer_id, int16_t epoch)
+{
+	const struct pst_entry *e = pst_find(t, producer_id);
+
+	return e && epoch < e->epoch ? KERR_INVALID_PRODUCER_EPOCH : KERR_NONE;
+}
+
+int pst_apply_marker(struct pst_table *t, int64_t producer_id, int16_t epoch, int commit,
+		     int64_t marker_offset, int64_t now, struct pst_txn *done)
+{
+	struct pst_entry *e;
+	struct pst_txn x;
+	int rc;
+
+	if (producer_id < 0 || marker_offset < 0)
+		return SL_E_INVALID;
+	e = (struct pst_entry *)pst_find(t, producer_id);
+	if (e && marker_offset <= e->last_offset)
+		return 0;	/* a replay: applied already */
+	if (!e) {
+		e = new_entry(producer_id, epoch, now);
+		if (!e)
+			return SL_E_NOMEM;
+		insert(t, e);
+	} else if (e->txn_first_offset >= 0 && !commit && (rc = ab_reserve(t)) != 0) {
+		return rc;
+	}
+	if (epoch != e->epoch) {
+		e->epoch = epoch;
+		e->nbatches = 0;
+	}
+	e->last_offset = marker_offset;
+	if (now > e->last_append_ms)
+		e->last_append_ms = now;
+	if (e->txn_first_offset < 0)
+		return 0;
+	x.producer_id = producer_id;
+	x.first_offset = e->txn_first_offset;
+	x.last_offset = marker_offset;
+	heap_del(t, e);
+	e->txn_first_offset = -1;
+	if (!commit)
+		ab_insert(t, &x);
+	*done = x;
+	return 1;
+}
+
+int64_t pst_first_unstable(const struct pst_table *t)
+{
+	return t->nheap ? t->heap[0]->txn_first_offset : INT64_MAX;
+}
+
+void pst_aborted(const struct pst_table *t, int64_t from, int64_t upto,
+		 int (*fn)(void *arg, const struct pst_txn *x), void *arg)
+{
+	size_t lo = t->ab_lo, hi = t->ab_end, end;
+
+	/* Skip the prefix that ended wholly below from: max_last is sorted. */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (t->ab[mid].max_last < from)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	end = ab_first_at(t, upto, 0);
+	for (size_t i = lo; i < end; i++)
+		if (t->ab[i].x.last_offset >= from && fn(arg, &t->ab[i].x))
+			return;
+}
+
+size_t pst_aborted_count(const struct pst_table *t)
+{
+	return t->ab_end - t->ab_lo;
+}
+
+void pst_foreach(const struct pst_table *t, int (*fn)(void *arg, const struct pst_entry *e),
+		 void *arg)
+{
+	for (size_t i = 0; i < t->size; i++)
+		for (const struct pst_entry *e = t->tab[i]; e; e = e->next)
+			if (fn(arg, e))
+				return;
 }
 
 void pst_remove(struct pst_table *t, int64_t producer_id)
@@ -262,7 +571,7 @@ void pst_remove(struct pst_table *t, int64_t producer_id)
 		if ((*pp)->producer_id == producer_id) {
 			struct pst_entry *e = *pp;
 			*pp = e->next;
-			free(e);
+			drop_entry(t, e);
 			t->n--;
 			return;
 		}
@@ -277,7 +586,7 @@ static int is_idle(const struct pst_entry *e, const void *arg)
 	const struct expiry *x = arg;
 
 	/* now - last >= expiration, without overflow; a last append after now is not idle. */
-	return x->now >= e->last_append_ms &&
+	return e->txn_first_offset < 0 && x->now >= e->last_append_ms &&
 	       (uint64_t)x->now - (uint64_t)e->last_append_ms >= (uint64_t)x->expiration_ms;
 }
 
@@ -292,12 +601,25 @@ size_t pst_expire(struct pst_table *t, int64_t now, int64_t expiration_ms)
 
 static int is_below(const struct pst_entry *e, const void *arg)
 {
-	/* An entry without batches has nothing in the log to keep it. */
-	return !e->nbatches || e->batch[e->nbatches - 1].last_offset < *(const int64_t *)arg;
+	/* An entry that has seen nothing (last_offset -1) has nothing in the log to keep it. */
+	return e->txn_first_offset < 0 && e->last_offset < *(const int64_t *)arg;
 }
 
 size_t pst_truncate_head(struct pst_table *t, int64_t log_start)
 {
+	/*
+	 * Every aborted transaction ending below log_start also starts below it.
+	 * The running maxima of those kept stay right: what goes ends below
+	 * log_start, below every transaction that stays.
+	 */
+	size_t end = ab_first_at(t, log_start, 0), at = end;
+
+	for (size_t i = end; i-- > t->ab_lo;)
+		if (t->ab[i].x.last_offset >= log_start)
+			t->ab[--at] = t->ab[i];
+	t->ab_lo = at;
+	if (t->ab_lo == t->ab_end)
+		t->ab_lo = t->ab_end = 0;
 	return remove_if(t, is_below, &log_start);
 }
 
@@ -334,6 +656,8 @@ int pst_encode(const struct pst_table *t, struct sl_wr *w)
 		wr_i64(w, e->producer_id);
 		wr_i16(w, e->epoch);
 		wr_i64(w, e->last_append_ms);
+		wr_i64(w, e->last_offset);
+		wr_i64(w, e->txn_first_offset);
 		wr_u8(w, (uint8_t)e->nbatches);
 		for (int k = 0; k < e->nbatches; k++) {
 			const struct pst_meta *m = &e->batch[k];
@@ -345,6 +669,12 @@ int pst_encode(const struct pst_table *t, struct sl_wr *w)
 		}
 	}
 	free(v);
+	wr_u32(w, (uint32_t)(t->ab_end - t->ab_lo));
+	for (size_t i = t->ab_lo; i < t->ab_end; i++) {
+		wr_i64(w, t->ab[i].x.producer_id);
+		wr_i64(w, t->ab[i].x.first_offset);
+		wr_i64(w, t->ab[i].x.last_offset);
+	}
 	if (w->err)
 		return w->err;
 	if (w->len - at - 4 > UINT32_MAX)
@@ -393,13 +723,21 @@ static int read_entries(struct sl_rd *r, struct pst_table *t)
 		if (!e)
 			return SL_E_NOMEM;
 		if (rd_i64(r, &e->producer_id) || rd_i16(r, &e->epoch) ||
-		    rd_i64(r, &e->last_append_ms) || rd_u8(r, &nb)) {
+		    rd_i64(r, &e->last_append_ms) || rd_i64(r, &e->last_offset) ||
+		    rd_i64(r, &e->txn_first_offset) || rd_u8(r, &nb)) {
 			free(e);
 			return SL_E_INVALID;
 		}
 		rc = e->producer_id <= prev_pid || nb > PST_BATCHES ? SL_E_INVALID : 0;
 		for (int k = 0; !rc && k < nb; k++)
 			rc = read_meta(r, &e->batch[k], k ? &e->batch[k - 1] : NULL);
+		/* Invariants 5 and 6. */
+		if (!rc && (e->last_offset < -1 ||
+			    (nb && e->last_offset < e->batch[nb - 1].last_offset) ||
+			    e->txn_first_offset < -1 || e->txn_first_offset > e->last_offset))
+			rc = SL_E_INVALID;
+		if (!rc && e->txn_first_offset >= 0)
+			rc = heap_reserve(t);
 		if (rc) {
 			free(e);
 			return rc == SL_E_SHORT ? SL_E_INVALID : rc;
@@ -407,8 +745,41 @@ static int read_entries(struct sl_rd *r, struct pst_table *t)
 		e->nbatches = nb;
 		prev_pid = e->producer_id;
 		insert(t, e);
+		if (e->txn_first_offset >= 0)
+			heap_push(t, e);
 	}
-	return rd_left(r) ? SL_E_INVALID : 0;
+	return 0;
+}
+
+/* The aborted list, checked against invariant 7. */
+static int read_aborted(struct sl_rd *r, struct pst_table *t)
+{
+	uint32_t n;
+
+	if (rd_u32(r, &n))
+		return SL_E_INVALID;	/* the body is too short for its count */
+	if (n > PST_MAX_ABORTED)
+		return SL_E_TOOBIG;
+	if ((size_t)n != rd_left(r) / TXN_BYTES || rd_left(r) % TXN_BYTES)
+		return SL_E_INVALID;	/* the body does not hold exactly that many */
+	if (n == 0)
+		return 0;
+	t->ab = malloc((size_t)n * sizeof(*t->ab));
+	if (!t->ab)
+		return SL_E_NOMEM;
+	t->ab_cap = n;
+	for (uint32_t i = 0; i < n; i++) {
+		struct pst_txn *x = &t->ab[i].x;
+		if (rd_i64(r, &x->producer_id) || rd_i64(r, &x->first_offset) ||
+		    rd_i64(r, &x->last_offset))
+			return SL_E_INVALID;	/* cannot be: the length was checked */
+		if (x->producer_id < 0 || x->first_offset < 0 || x->last_offset < x->first_offset ||
+		    (i && x->first_offset < t->ab[i - 1].x.first_offset))
+			return SL_E_INVALID;
+		t->ab_end = i + 1;
+	}
+	ab_fix_max(t, 0, n);
+	return 0;
 }
 
 int pst_decode(struct sl_rd *r, struct pst_table **out)
@@ -441,7 +812,7 @@ int pst_decode(struct sl_rd *r, struct pst_table **out)
 		goto fail;
 	}
 	rd_init(&body, p, len);
-	if ((rc = read_entries(&body, t)) != 0)
+	if ((rc = read_entries(&body, t)) != 0 || (rc = read_aborted(&body, t)) != 0)
 		goto fail;
 	*out = t;
 	return 0;

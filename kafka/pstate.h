@@ -1,29 +1,54 @@
 /*
- * pstate.h - idempotent producers' state: per partition, what each producer
- * id last appended, so that a retried batch is recognised and a batch out of
- * order is refused; and the allocator of producer ids.  An engine without
- * I/O: no clock, no WAL, no manifest.  Every call that needs the time takes
- * `now`, wall-clock milliseconds (it is stored in snapshots and compared
- * across restarts, so it cannot be the monotonic clock).
+ * pstate.h - idempotent and transactional producers' state: per partition,
+ * what each producer id last appended, so that a retried batch is recognised
+ * and a batch out of order is refused; which transactions are open (the last
+ * stable offset) and which were aborted (what read_committed fetches skip);
+ * and the allocator of producer ids.  An engine without I/O: no clock, no
+ * WAL, no manifest.  Every call that needs the time takes `now`, wall-clock
+ * milliseconds (it is stored in snapshots and compared across restarts, so
+ * it cannot be the monotonic clock).
  *
  * The semantics are Kafka 3.x's (ProducerStateManager, ProducerAppendInfo,
- * ProducerStateEntry) for data batches of idempotent producers; transactions
- * (control batches, coordinator epochs) are not handled here.
+ * ProducerStateEntry) on the partition side: data batches of idempotent and
+ * transactional producers, and the COMMIT/ABORT markers (control batches) the
+ * transaction coordinator writes, with Kafka's marker epoch check for
+ * transaction versions 0 and 1 (a marker's epoch may equal the producer's).
+ * Not handled here: coordinator epochs (TRANSACTION_COORDINATOR_FENCED), the
+ * stricter epoch rule of transaction version 2, and the coordinator itself.
  *
  * One producer's entry in one partition's table:
  *
- *               pst_append (any epoch e)
+ *               pst_append (any epoch e), pst_apply_marker (epoch e, no batches)
  *   (absent) ───────────────────────────▶ epoch e, batches [b1]
  *      ▲                                     │  pst_append, epoch e: push the batch,
  *      │                                     │  the oldest goes when there are 5
- *      │                                     │  pst_append, epoch e' != e: epoch e',
- *      │                                     ▼  batches [b] (a new epoch forgets the old)
+ *      │                                     │  pst_append or a marker, epoch e' != e:
+ *      │                                     ▼  epoch e', batches forgotten
  *      └─── pst_expire (idle >= expiration) ─┘
- *           pst_truncate_head (all below the log start), pst_remove
+ *           pst_truncate_head (nothing at or above the log start), pst_remove
+ *           (expiry and truncation never remove a producer with an ongoing
+ *           transaction; pst_remove does)
  *
- * An absent producer behaves as an entry with no epoch (-1) and no batches:
- * it accepts any sequence (Kafka since KIP-360: its state may have gone
- * with retention, DeleteRecords or expiry, and the producer cannot tell).
+ * and, independently of the batches, its transaction:
+ *
+ *                  pst_append of a transactional batch at offset f
+ *   no transaction ───────────────────────────────────────────────▶ ongoing,
+ *   (txn_first_offset -1)                                          txn_first_offset f
+ *        ▲                                                              │
+ *        │  pst_apply_marker at offset m: COMMIT, or ABORT, which adds  │
+ *        └── (pid, f, m) to the table's aborted list; returns (pid, f, m)┘
+ *
+ * Later transactional batches of an ongoing transaction do not move f.  A
+ * marker for a producer with no ongoing transaction (a partition it never
+ * wrote to in that transaction) only updates the epoch and returns 0.
+ * Markers do not touch sequences; a marker with a new epoch forgets the
+ * cached batches as a data batch with a new epoch does (Kafka's
+ * maybeUpdateProducerEpoch), so the next batch of that epoch starts at 0.
+ *
+ * An absent producer behaves as an entry with no epoch (-1), no batches and
+ * no transaction: it accepts any sequence (Kafka since KIP-360: its state may
+ * have gone with retention, DeleteRecords or expiry, and the producer cannot
+ * tell).
  *
  * pst_check's decisions, in Kafka's order, for a batch (pid, epoch, first
  * sequence f, last sequence l) against the entry (E = its epoch, -1 when
@@ -39,33 +64,67 @@
  *   6. epoch == E != -1: f must follow the newest cached batch's last
  *      sequence (last + 1, INT32_MAX wraps to 0; with no cached batch f
  *      must be 0), else REJECT OUT_OF_ORDER_SEQUENCE_NUMBER.
- *   7. otherwise APPEND.
+ *   7. a batch that is not transactional from a producer with an ongoing
+ *      transaction: REJECT INVALID_TXN_STATE (Kafka's appendDataBatch).
+ *   8. otherwise APPEND.
  * Sequences wrap: a batch of `count` records starting at f ends at
  * l = (f + count - 1) mod 2^31, as Kafka's DefaultRecordBatch computes it.
  *
+ * The last stable offset (LSO) is the smallest first offset of an ongoing
+ * transaction, or the high watermark when that is lower:
+ *     LSO = min(high watermark, pst_first_unstable(t)).
+ * Kafka also holds the LSO at a completed transaction's first offset until
+ * its marker is below the high watermark; the min with the high watermark
+ * gives read_committed readers nothing past a marker that is not durable, and
+ * a marker that is not yet durable is still the coordinator's decision, which
+ * it writes again until it is.
+ *
+ * The aborted list holds (pid, first offset, marker offset) of every aborted
+ * transaction, as Kafka's transaction index does, until head truncation
+ * passes its marker.  Ordered by first offset, with the running maximum of
+ * the marker offsets beside it, so a range query (pst_aborted) is two binary
+ * searches and a walk over the transactions that started in the range.
+ *
  * How the broker uses it (the later wiring):
  *   Produce:  pst_check; on APPEND write the batch to the WAL, and in the
- *             same turn of the loop pst_append with the offsets it got and
- *             the batch's max timestamp as stored (the broker's time for
- *             LogAppendTime), so a retry arriving while the original waits
- *             for durability is seen as a DUPLICATE.  A DUPLICATE is answered
- *             NONE with base offset dup.first_offset and log_append_time
+ *             same turn of the loop pst_append with the offsets it got, the
+ *             batch's max timestamp as stored (the broker's time for
+ *             LogAppendTime) and its transactional bit, so a retry arriving
+ *             while the original waits for durability is seen as a DUPLICATE
+ *             and the first transactional batch opens the transaction (the
+ *             LSO stops there at once).  A DUPLICATE is answered NONE with
+ *             base offset dup.first_offset and log_append_time
  *             dup.max_timestamp, as Kafka's UnifiedLog does, but only once
  *             the original is durable (its own answer waits for the same
  *             thing).  If the WAL write fails after pst_append, pst_remove
  *             the producer: the offsets never became durable and must not be
  *             handed to a retry as a duplicate.
+ *   WriteTxnMarkers (the coordinator): pst_check_marker; when it allows,
+ *             write the control batch to the WAL and in the same turn
+ *             pst_apply_marker with the offset it got.  A marker whose WAL
+ *             write fails needs no undo: the coordinator retries it, and the
+ *             retry, at a new offset or at the same one, changes nothing more
+ *             (the transaction already ended, the epoch is already set).
+ *   Fetch:    read_committed reads up to LSO = min(hw, pst_first_unstable)
+ *             and answers the aborted transactions pst_aborted(fetch offset,
+ *             LSO) gives (Kafka's collectAbortedTxns with the LSO as upper
+ *             bound); read_uncommitted reads up to hw and gets no list.
+ *   DescribeProducers: pst_foreach, with pst_entry_last_seq,
+ *             pst_entry_last_timestamp and txn_first_offset of each entry.
  *   Snapshot: pst_encode into the manifest; on start pst_decode, then replay
- *             the WAL's batches above it through pst_append (a batch at or
- *             below the newest offsets already in an entry changes nothing,
- *             so an overlap between snapshot and replay is harmless).
+ *             the WAL's batches above it in offset order: data batches
+ *             through pst_append, control batches through pst_apply_marker
+ *             (an offset at or below the newest one an entry has seen
+ *             changes nothing, so an overlap between snapshot and replay is
+ *             harmless).
  *   InitProducerId without a transactional id: a fresh id from the
  *             allocator and epoch 0 (Kafka ignores the id and epoch the
  *             client sends then).
  *
- * Ownership: a table owns its entries; a const struct pst_entry pointer from
- * pst_find is valid until the next call that changes that table.  Nothing
- * else is kept from the caller's arguments.  Tables are not thread-safe.
+ * Ownership: a table owns its entries and its aborted list; a const struct
+ * pst_entry pointer from pst_find or pst_foreach is valid until the next
+ * call that changes that table.  Nothing else is kept from the caller's
+ * arguments.  Tables are not thread-safe.
  */
 #ifndef SL_KAFKA_PSTATE_H
 #define SL_KAFKA_PSTATE_H
@@ -80,6 +139,8 @@
 #define PST_EXPIRATION_MS_DEFAULT 86400000LL
 /* A snapshot decodes to at most this many producers per partition. */
 #define PST_MAX_PRODUCERS (1u << 20)
+/* A table holds at most this many aborted transactions (a snapshot too). */
+#define PST_MAX_ABORTED (1u << 22)
 
 /* A batch as its v2 header describes it. */
 struct pst_batch {
@@ -87,6 +148,7 @@ struct pst_batch {
 	int16_t epoch;		/* producerEpoch @51 */
 	int32_t first_seq;	/* baseSequence @53 */
 	int32_t count;		/* records: lastOffsetDelta @23 + 1 */
+	int8_t transactional;	/* attributes @21 & 0x10 */
 };
 
 /* What is remembered of one appended batch. */
@@ -98,12 +160,38 @@ struct pst_meta {
 
 struct pst_entry {
 	int64_t producer_id;
-	int16_t epoch;			/* -1: none (only from an epoch -1 batch) */
+	int16_t epoch;			/* -1: none (only from an epoch -1 batch or marker) */
 	int nbatches;			/* 0..PST_BATCHES */
 	struct pst_meta batch[PST_BATCHES];	/* oldest first */
-	int64_t last_append_ms;		/* wall clock of the latest pst_append */
+	int64_t last_append_ms;		/* wall clock of the latest append or marker */
+	int64_t last_offset;		/* the newest offset seen: a batch's last or a
+					   marker's; -1 none (only from a snapshot) */
+	int64_t txn_first_offset;	/* the ongoing transaction's first offset; -1 none */
+	size_t heap_at;			/* the table's: place among ongoing transactions */
 	struct pst_entry *next;		/* the table's hash chain */
 };
+
+/* A completed transaction: first_offset its first batch's, last_offset its marker's. */
+struct pst_txn {
+	int64_t producer_id;
+	int64_t first_offset, last_offset;
+};
+
+/* DescribeProducers' LastSequence: the newest cached batch's last sequence, -1 none. */
+static inline int32_t pst_entry_last_seq(const struct pst_entry *e)
+{
+	return e->nbatches ? e->batch[e->nbatches - 1].last_seq : -1;
+}
+
+/*
+ * DescribeProducers' LastTimestamp: the newest cached batch's max timestamp,
+ * -1 none.  (Kafka reports a marker's timestamp after a marker; markers
+ * carry none here.)
+ */
+static inline int64_t pst_entry_last_timestamp(const struct pst_entry *e)
+{
+	return e->nbatches ? e->batch[e->nbatches - 1].max_timestamp : -1;
+}
 
 struct pst_table;
 
@@ -125,42 +213,102 @@ enum pst_verdict {
 };
 
 /*
- * Decide about batch b (the rules above).  *err is KERR_NONE unless
+ * Decide about data batch b (the rules above).  *err is KERR_NONE unless
  * PST_REJECT; *dup is filled only for PST_DUPLICATE.  Changes nothing.
  */
 enum pst_verdict pst_check(const struct pst_table *t, const struct pst_batch *b, int16_t *err,
 			   struct pst_meta *dup);
 
 /*
- * Record batch b, written at offsets first_offset .. first_offset + count - 1
- * with the batch's max timestamp: a new epoch forgets the cached batches,
- * the oldest of PST_BATCHES is dropped, and the entry's last append time
- * becomes now (never earlier than it was).  Call it for batches pst_check
- * let through, and for each batch replayed from the WAL; it does not check
- * sequences.  A batch whose first offset is at or below the newest cached
- * batch's last offset was applied already and changes nothing.  pid < 0:
- * nothing.  0; SL_E_INVALID for a batch or offsets that cannot be (f < 0,
- * count < 1, first_offset < 0, the last offset past INT64_MAX); SL_E_NOMEM
- * for a new producer without memory (the table is then unchanged).
+ * Record data batch b, written at offsets first_offset .. first_offset +
+ * count - 1 with the batch's max timestamp: a new epoch forgets the cached
+ * batches, the oldest of PST_BATCHES is dropped, the entry's last append
+ * time becomes now (never earlier than it was), and a transactional batch of
+ * a producer with no ongoing transaction opens one at first_offset.  Call it
+ * for batches pst_check let through, and for each data batch replayed from
+ * the WAL; it does not check sequences or transaction state (a batch that is
+ * not transactional leaves an ongoing transaction open).  A batch whose
+ * first offset is at or below the newest offset the entry has seen was
+ * applied already and changes nothing.  pid < 0: nothing.  0; SL_E_INVALID
+ * for a batch or offsets that cannot be (f < 0, count < 1, first_offset < 0,
+ * the last offset past INT64_MAX); SL_E_NOMEM for a new producer or a new
+ * transaction without memory (the table is then unchanged).
  */
 SL_MUST_CHECK int pst_append(struct pst_table *t, const struct pst_batch *b, int64_t first_offset,
 			     int64_t max_timestamp, int64_t now);
 
-/* Forget one producer (nothing if absent). */
+/*
+ * A COMMIT or ABORT marker for (pid, epoch) may be written unless epoch is
+ * below the entry's: then KERR_INVALID_PRODUCER_EPOCH (Kafka's
+ * checkProducerEpoch for transaction versions 0 and 1).  An absent producer
+ * allows any epoch.  KERR_NONE otherwise.  Changes nothing.
+ */
+int16_t pst_check_marker(const struct pst_table *t, int64_t producer_id, int16_t epoch);
+
+/*
+ * Apply a marker (commit nonzero: COMMIT, else ABORT) written at
+ * marker_offset, as Kafka's appendEndTxnMarker: the entry's epoch becomes
+ * epoch (a different one forgets the cached batches), its last append time
+ * becomes now (never earlier), and its ongoing transaction ends.  Returns 1
+ * with *done = (pid, its first offset, marker_offset) when there was one,
+ * and an ABORT then adds *done to the aborted list; 0 when there was none
+ * (done untouched).  An absent producer gets an entry with the epoch and no
+ * batches.  A marker_offset at or below the newest offset the entry has seen
+ * is a replay: 0, nothing changes.  Sequences are not touched.  It does not
+ * check the epoch (pst_check_marker does; WAL replay applies whatever was
+ * written).  Errors, the table then unchanged: SL_E_INVALID (pid < 0,
+ * marker_offset < 0), SL_E_NOMEM, SL_E_FULL (the aborted list holds
+ * PST_MAX_ABORTED).
+ */
+SL_MUST_CHECK int pst_apply_marker(struct pst_table *t, int64_t producer_id, int16_t epoch,
+				   int commit, int64_t marker_offset, int64_t now,
+				   struct pst_txn *done);
+
+/*
+ * The smallest first offset of an ongoing transaction, INT64_MAX when there
+ * is none; the LSO is its min with the high watermark.  O(1).
+ */
+int64_t pst_first_unstable(const struct pst_table *t);
+
+/*
+ * Call fn for every aborted transaction with last_offset >= from and
+ * first_offset < upto, in increasing first offset (ties in the order their
+ * markers were applied), until fn returns nonzero (Kafka's
+ * collectAbortedTxns, with the LSO as upto).  O(log n) plus the transactions
+ * that started before upto and after the oldest one still open at from.  fn
+ * must not change the table.
+ */
+void pst_aborted(const struct pst_table *t, int64_t from, int64_t upto,
+		 int (*fn)(void *arg, const struct pst_txn *x), void *arg);
+
+/* Aborted transactions in the list. */
+size_t pst_aborted_count(const struct pst_table *t);
+
+/*
+ * Call fn for every producer, in no particular order (the hash table's),
+ * until fn returns nonzero.  fn must not change the table.
+ */
+void pst_foreach(const struct pst_table *t, int (*fn)(void *arg, const struct pst_entry *e),
+		 void *arg);
+
+/* Forget one producer and its ongoing transaction (nothing if absent). */
 void pst_remove(struct pst_table *t, int64_t producer_id);
 
 /*
  * Remove every producer idle for expiration_ms or more: now -
- * last_append_ms >= expiration_ms (Kafka's test; producer.id.expiration.ms).
- * A last append after now (the clock went back) is not idle.  Returns how
- * many went; none when expiration_ms < 0.
+ * last_append_ms >= expiration_ms (Kafka's test; producer.id.expiration.ms),
+ * except those with an ongoing transaction (Kafka keeps them).  A last
+ * append after now (the clock went back) is not idle.  Returns how many
+ * went; none when expiration_ms < 0.
  */
 size_t pst_expire(struct pst_table *t, int64_t now, int64_t expiration_ms);
 
 /*
  * The log start moved up to log_start (retention, DeleteRecords): remove the
- * producers whose newest batch lies wholly below it, as Kafka does.  Their
- * next batch is then accepted with any sequence.  Returns how many went.
+ * producers whose newest offset seen (batch or marker) lies below it, except
+ * those with an ongoing transaction, and the aborted transactions whose
+ * marker lies below it.  A removed producer's next batch is then accepted
+ * with any sequence.  Returns how many producers went.
  */
 size_t pst_truncate_head(struct pst_table *t, int64_t log_start);
 
@@ -170,9 +318,13 @@ size_t pst_truncate_head(struct pst_table *t, int64_t log_start);
  *   u32 body length (what follows up to the CRC)
  *   u32 producers, then for each, in increasing producer id:
  *       i64 producer id (>= 0), i16 epoch, i64 last append ms,
+ *       i64 last offset seen (-1 none), i64 ongoing txn first offset (-1 none),
  *       u8 batches (0..5), then for each, oldest first:
  *       i32 first seq, i32 last seq, i64 first offset, i64 last offset,
  *       i64 max timestamp
+ *   u32 aborted transactions (<= PST_MAX_ABORTED), then for each, in the
+ *       list's order (first offset not decreasing):
+ *       i64 producer id, i64 first offset, i64 last (marker) offset
  *   u32 CRC-32C of every byte before it
  * The same table always gives the same bytes.  0 or the writer's error.
  */
@@ -182,10 +334,14 @@ SL_MUST_CHECK int pst_encode(const struct pst_table *t, struct sl_wr *w);
  * Read one snapshot from r into a new table (*out, which the caller frees
  * with pst_table_free).  r is advanced past it only on success.  0, or:
  * SL_E_SHORT (the bytes end early), SL_E_CORRUPT (CRC), SL_E_TOOBIG (more
- * than PST_MAX_PRODUCERS), SL_E_INVALID (unknown version, a body length
- * that disagrees with its producers, a producer id negative or out of
- * order, more than 5 batches, a batch whose sequences and offsets disagree
- * or whose offsets do not increase), SL_E_NOMEM.  *out is NULL on error.
+ * than PST_MAX_PRODUCERS or PST_MAX_ABORTED), SL_E_INVALID (unknown
+ * version, a body length that disagrees with its contents, a producer id
+ * negative or out of order, more than 5 batches, a batch whose sequences
+ * and offsets disagree or whose offsets do not increase, a last offset seen
+ * below -1 or below the newest batch's, a txn first offset that is neither
+ * -1 nor in 0..last offset seen, an aborted transaction with a negative
+ * producer id or first offset, first > last, or out of first-offset order),
+ * SL_E_NOMEM.  *out is NULL on error.
  */
 SL_MUST_CHECK int pst_decode(struct sl_rd *r, struct pst_table **out);
 

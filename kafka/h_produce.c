@@ -133,7 +133,8 @@ static int check_producers(struct kreq *kr, struct topic *t,
 			SL_ASSERT(!"batch changed between passes");
 		off += bi.len;
 		struct pst_batch *b = &v[i].pb;
-		*b = (struct pst_batch){ bi.producer_id, bi.producer_epoch, bi.base_sequence, bi.count };
+		*b = (struct pst_batch){ bi.producer_id, bi.producer_epoch, bi.base_sequence, bi.count,
+					 (bi.attributes & BATCH_ATTR_TRANSACTIONAL) != 0 };
 		if (b->producer_id < 0)
 			continue;
 		/* An earlier batch of this request from the same producer goes first: follow it. */

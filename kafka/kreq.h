@@ -133,6 +133,8 @@ int kprod_init(struct kafka *k);
 void kprod_destroy(struct kafka *k);
 void kprod_replay(struct kafka *k, const uint8_t *p, size_t n);
 int kprod_restore(struct kafka *k, const struct manifest *m);
+/* Hand the tier the hooks that put producer state in the manifest (k->tier set). */
+void kprod_set_tier(struct kafka *k);
 int kprod_global_encode(struct kafka *k, struct sl_wr *w, uint16_t *version);
 
 /*

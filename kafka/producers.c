@@ -49,7 +49,7 @@ static void expire_tick(struct loop *l, void *arg);
 /* The broker-wide producer state changed: the next manifest version must carry it. */
 static void global_changed(struct kafka *k)
 {
-	(void)k;
+	tier_global_dirty(k->tier);
 }
 
 int kprod_init(struct kafka *k)
@@ -125,8 +125,67 @@ int kprod_global_encode(struct kafka *k, struct sl_wr *w, uint16_t *version)
 	return w->err;
 }
 
+/* The tier's partition hook: the partition's producer state below end. */
+static int partition_state(void *arg, const struct stream_id *id, int64_t end, struct sl_wr *w)
+{
+	struct kafka *k = arg;
+	struct topic *t = topic_find_id(k->reg, id->ns);
+	struct pst_table *pt = t ? topic_producers(t, id->index, 0) : NULL;
+
+	if (!pt || (pst_count(pt) == 0 && pst_aborted_count(pt) == 0))
+		return 0;	/* no state: nothing written */
+	return pst_encode_below(pt, end, w);
+}
+
+static int global_state(void *arg, struct sl_wr *w, uint16_t *version)
+{
+	return kprod_global_encode(arg, w, version);
+}
+
+void kprod_set_tier(struct kafka *k)
+{
+	struct tier_state_hooks h = { partition_state, global_state, k };
+
+	tier_set_state_hooks(k->tier, &h);
+}
+
+/* Each partition's producer state as the manifest holds it (below its end). */
+static int restore_partitions(struct kafka *k, const struct manifest *m)
+{
+	for (size_t i = 0; i < m->ntopics; i++) {
+		const struct mf_topic *mt = &m->topics[i];
+		struct topic *t = topic_find_id(k->reg, mt->id);
+		for (int32_t p = 0; t && p < mt->npartitions && p < t->npart; p++) {
+			const struct mf_partition *mp = &mt->parts[p];
+			struct pst_table *pt = NULL;
+			struct sl_rd r;
+			if (!mp->state_len)
+				continue;
+			rd_init(&r, mp->state, mp->state_len);
+			int rc = pst_decode(&r, &pt);
+			if (rc != 0) {
+				log_error("kafka", "the manifest's producer state of %s-%d (%zu bytes) does not "
+					  "decode: %s", t->name, p, mp->state_len, sl_strerror(rc));
+				return rc;
+			}
+			if (!t->producers && !topic_producers(t, p, 1)) {
+				pst_table_free(pt);
+				return SL_E_NOMEM;
+			}
+			pst_table_free(t->producers[p]);
+			t->producers[p] = pt;
+			pst_truncate_head(pt, stream_start(t->parts[p]));
+		}
+	}
+	return 0;
+}
+
 int kprod_restore(struct kafka *k, const struct manifest *m)
 {
+	int rc = restore_partitions(k, m);
+
+	if (rc != 0)
+		return rc;
 	if (m->producers_version == 0 && m->producers_len == 0)
 		return 0;
 	struct sl_rd r;
@@ -161,8 +220,20 @@ static int rebuild_batch(void *arg, const struct stream_batch *b)
 	if (batch_header(b->bytes.p, b->bytes.len, &bi, &why) != 0 || bi.producer_id < 0)
 		return 0;
 	struct pst_table *pt = topic_producers(rb->t, rb->p, 1);
-	struct pst_batch pb = { bi.producer_id, bi.producer_epoch, bi.base_sequence, bi.count };
-	int rc = pt ? pst_append(pt, &pb, b->base, b->max_ts, loop_wall_ms()) : SL_E_NOMEM;
+	int rc = SL_E_NOMEM;
+	if (pt && (bi.attributes & BATCH_ATTR_CONTROL)) {
+		int type = batch_marker_type(b->bytes.p, b->bytes.len);
+		struct pst_txn done;
+		if (type < 0)
+			return 0;
+		rc = pst_apply_marker(pt, bi.producer_id, bi.producer_epoch, type == BATCH_MARKER_COMMIT,
+				      b->base, loop_wall_ms(), &done);
+		rc = rc < 0 ? rc : 0;
+	} else if (pt) {
+		struct pst_batch pb = { bi.producer_id, bi.producer_epoch, bi.base_sequence, bi.count,
+					(bi.attributes & BATCH_ATTR_TRANSACTIONAL) != 0 };
+		rc = pst_append(pt, &pb, b->base, b->max_ts, loop_wall_ms());
+	}
 	if (rc == SL_E_NOMEM) {
 		rb->err = rc;
 		return 1;

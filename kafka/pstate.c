@@ -625,18 +625,80 @@ size_t pst_truncate_head(struct pst_table *t, int64_t log_start)
 
 /* ---- snapshots ---- */
 
-static int cmp_entry(const void *a, const void *b)
+static int cmp_entry_value(const void *a, const void *b)
 {
-	int64_t x = (*(const struct pst_entry *const *)a)->producer_id;
-	int64_t y = (*(const struct pst_entry *const *)b)->producer_id;
+	int64_t x = ((const struct pst_entry *)a)->producer_id;
+	int64_t y = ((const struct pst_entry *)b)->producer_id;
 
 	return (x > y) - (x < y);
 }
 
-int pst_encode(const struct pst_table *t, struct sl_wr *w)
+/* end for everything: offsets may reach INT64_MAX itself. */
+#define ALL_OFFSETS INT64_MAX
+
+/*
+ * e as it was before any offset at or above end: its cached batches below
+ * end, its transaction if it began below end, its newest offset lowered to
+ * what is left.  0 when nothing of it is below end (drop it).
+ */
+static int entry_below(const struct pst_entry *e, int64_t end, struct pst_entry *out)
 {
-	const struct pst_entry **v = NULL;
-	size_t start = w->len, at, n = 0;
+	*out = *e;
+	if (e->last_offset < end || end == ALL_OFFSETS)
+		return 1;
+	out->nbatches = 0;
+	out->last_offset = -1;
+	for (int k = 0; k < e->nbatches; k++)
+		if (e->batch[k].last_offset < end) {
+			out->batch[out->nbatches++] = e->batch[k];
+			out->last_offset = e->batch[k].last_offset;
+		}
+	if (e->txn_first_offset >= end)
+		out->txn_first_offset = -1;
+	if (out->txn_first_offset > out->last_offset)
+		out->last_offset = out->txn_first_offset;
+	return out->nbatches > 0 || out->txn_first_offset >= 0;
+}
+
+/*
+ * A transaction that began below end and was aborted by a marker at or
+ * above it was still open at end: open it again in v (n entries, room for
+ * every producer of t), so that replaying the marker aborts it once more.
+ * (A commit needs nothing: its marker, replayed, finds no open transaction
+ * and changes nothing, as the live table was left.)  Returns the new n.
+ */
+static size_t reopen_aborted(const struct pst_table *t, int64_t end, struct pst_entry *v, size_t n)
+{
+	if (end == ALL_OFFSETS)
+		return n;
+	for (size_t i = t->ab_lo; i < t->ab_end; i++) {
+		const struct pst_txn *x = &t->ab[i].x;
+		if (x->last_offset < end || x->first_offset >= end)
+			continue;
+		struct pst_entry *e = NULL;
+		for (size_t j = 0; j < n && !e; j++)
+			if (v[j].producer_id == x->producer_id)
+				e = &v[j];
+		if (!e) {
+			const struct pst_entry *live = pst_find(t, x->producer_id);
+			if (!live)
+				continue;	/* expired since: nothing to reopen it for */
+			e = &v[n++];
+			*e = *live;
+			e->nbatches = 0;
+			e->last_offset = -1;
+		}
+		e->txn_first_offset = x->first_offset;
+		if (e->last_offset < x->first_offset)
+			e->last_offset = x->first_offset;
+	}
+	return n;
+}
+
+static int encode_below(const struct pst_table *t, int64_t end, struct sl_wr *w)
+{
+	struct pst_entry *v = NULL;
+	size_t start = w->len, at, n = 0, nab = 0;
 	int rc;
 
 	if (t->n) {
@@ -645,14 +707,15 @@ int pst_encode(const struct pst_table *t, struct sl_wr *w)
 			return SL_E_NOMEM;
 		for (size_t i = 0; i < t->size; i++)
 			for (const struct pst_entry *e = t->tab[i]; e; e = e->next)
-				v[n++] = e;
-		qsort(v, n, sizeof(*v), cmp_entry);
+				n += (size_t)entry_below(e, end, &v[n]);
+		n = reopen_aborted(t, end, v, n);
+		qsort(v, n, sizeof(*v), cmp_entry_value);
 	}
 	wr_u8(w, SNAP_VERSION);
 	wr_reserve(w, 4, &at);
 	wr_u32(w, (uint32_t)n);
 	for (size_t i = 0; i < n; i++) {
-		const struct pst_entry *e = v[i];
+		const struct pst_entry *e = &v[i];
 		wr_i64(w, e->producer_id);
 		wr_i16(w, e->epoch);
 		wr_i64(w, e->last_append_ms);
@@ -669,8 +732,13 @@ int pst_encode(const struct pst_table *t, struct sl_wr *w)
 		}
 	}
 	free(v);
-	wr_u32(w, (uint32_t)(t->ab_end - t->ab_lo));
+	/* Aborted transactions whose marker is below end, in first-offset order. */
+	for (size_t i = t->ab_lo; i < t->ab_end; i++)
+		nab += t->ab[i].x.last_offset < end || end == ALL_OFFSETS;
+	wr_u32(w, (uint32_t)nab);
 	for (size_t i = t->ab_lo; i < t->ab_end; i++) {
+		if (t->ab[i].x.last_offset >= end && end != ALL_OFFSETS)
+			continue;
 		wr_i64(w, t->ab[i].x.producer_id);
 		wr_i64(w, t->ab[i].x.first_offset);
 		wr_i64(w, t->ab[i].x.last_offset);
@@ -682,6 +750,16 @@ int pst_encode(const struct pst_table *t, struct sl_wr *w)
 	wr_patch_u32(w, at, (uint32_t)(w->len - at - 4));
 	rc = wr_u32(w, crc32c(0, w->p + start, w->len - start));
 	return rc;
+}
+
+int pst_encode(const struct pst_table *t, struct sl_wr *w)
+{
+	return encode_below(t, ALL_OFFSETS, w);
+}
+
+int pst_encode_below(const struct pst_table *t, int64_t end, struct sl_wr *w)
+{
+	return encode_below(t, end, w);
 }
 
 /* One cached batch from r, checked against invariant 3 and the one before it. */

@@ -329,6 +329,18 @@ size_t pst_truncate_head(struct pst_table *t, int64_t log_start);
  * The same table always gives the same bytes.  0 or the writer's error.
  */
 SL_MUST_CHECK int pst_encode(const struct pst_table *t, struct sl_wr *w);
+/*
+ * The snapshot of the table as it stood before any offset at or above end
+ * (what the manifest holds when its ranges end there; the WAL replays the
+ * rest through pst_append and pst_apply_marker): cached batches, ongoing
+ * transactions and aborted ones ending at or above end are left out, each
+ * producer's newest offset is lowered to what is left, and a producer with
+ * nothing left goes; a transaction begun below end and aborted at or above
+ * it is open again, so that replaying its marker aborts it once more.  The
+ * producers' epochs and last append times stay.  Replaying the batches and
+ * markers from end on gives back the table.
+ */
+SL_MUST_CHECK int pst_encode_below(const struct pst_table *t, int64_t end, struct sl_wr *w);
 
 /*
  * Read one snapshot from r into a new table (*out, which the caller frees

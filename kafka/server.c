@@ -113,6 +113,7 @@ void kafka_set_port(struct kafka *k, uint16_t port)
 void kafka_set_tier(struct kafka *k, struct tier *t)
 {
 	k->tier = t;
+	kprod_set_tier(k);
 }
 
 int kafka_restore_tier(struct kafka *k)

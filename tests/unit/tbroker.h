@@ -437,4 +437,30 @@ static void __attribute__((unused)) tb_stop(struct tbroker *b)
 	b->fd = -1;
 }
 
+static void __attribute__((unused)) rm_rf(const char *path)
+{
+	char cmd[512];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", path);
+	if (system(cmd) != 0)
+		fprintf(stderr, "cannot remove %s\n", path);
+}
+
+/* Pump until the manifest holds every edit made so far (or 5 s pass): a blank WAL loses the rest. */
+static int __attribute__((unused)) wait_committed(struct tbroker *b)
+{
+	struct tier_stats ts;
+	uint64_t before;
+
+	tier_stats(b->tier, &ts);
+	before = ts.commits;
+	for (int i = 0; i < 5000; i++) {
+		tier_stats(b->tier, &ts);
+		if (ts.commits > before && manifest_pending(tier_manifest(b->tier)) == 0)
+			return 1;
+		pump(-1, 1);
+	}
+	return 0;
+}
+
 #endif

@@ -5,12 +5,21 @@
  * gaps and stale epochs refused, several batches in one record set), and
  * all of it again after a stop and a start on the same WAL: the producer
  * state rebuilt from the replayed batches, and producer ids never handed
- * out twice.
+ * out twice.  With an object store, the same after a start on a blank WAL
+ * (the state from the manifest alone) and on the old one (the manifest's
+ * state, then the batches the WAL still holds).
  */
 #include "tbroker.h"
 #include "../../kafka/kreq.h"
 
 #define WAL "build/test-producers-wal"
+#define OBJDIR "build/test-producers-objs"
+
+static const char *const tier_base[] = {
+	"sluice.upload.interval.ms=20",
+	"sluice.tail.bytes=0",
+	NULL,
+};
 
 /* InitProducerId at ver; the error code (-100: no answer), id and epoch. */
 static int16_t init_pid(int fd, int16_t ver, const char *txid, int64_t *pid, int16_t *epoch)
@@ -189,6 +198,63 @@ static void t_ids_across_blocks_and_restarts(void)
 	}
 }
 
+/* Pump until a committed manifest's partition 0 of topic ends at end (or 5 s pass). */
+static int wait_uploaded(struct tbroker *b, const char *topic, int64_t end)
+{
+	for (int i = 0; i < 5000; i++) {
+		const struct manifest *m = tier_manifest(b->tier);
+		const struct mf_topic *t = m ? manifest_topic_by_name(m, topic) : NULL;
+		if (t && t->parts[0].end >= end && manifest_pending(m) == 0 && !m->w.obj)
+			return 1;
+		pump(-1, 1);
+	}
+	return 0;
+}
+
+static void t_state_in_the_manifest(void)
+{
+	struct tbroker b;
+	int64_t pid, later;
+	int16_t epoch;
+
+	rm_rf(OBJDIR);
+	T_EQ(tb_start(&b, WAL, 1, tb_file_tier_sets(OBJDIR, tier_base)), 0);
+	T_EQ(create_topic(b.fd, "man"), 0);
+	T_EQ(init_pid(b.fd, 4, NULL, &pid, &epoch), 0);
+	for (int32_t s = 0; s < 8; s++)
+		T_EQ(idem(b.fd, "man", pid, 0, s), s);
+	T_CHECK(wait_uploaded(&b, "man", 8));
+	{
+		const struct mf_topic *t = manifest_topic_by_name(tier_manifest(b.tier), "man");
+		T_CHECK(t && t->parts[0].state_len > 0);
+	}
+	tb_stop(&b);
+
+	/* A blank WAL: everything comes from the manifest. */
+	T_EQ(tb_start(&b, WAL, 1, tb_file_tier_sets(OBJDIR, tier_base)), 0);
+	T_EQ(high_watermark(b.fd, "man"), 8);
+	for (int32_t s = 3; s < 8; s++)
+		T_EQ(idem(b.fd, "man", pid, 0, s), s);
+	T_EQ(high_watermark(b.fd, "man"), 8);
+	T_EQ(idem(b.fd, "man", pid, 0, 9), -100 - KERR_OUT_OF_ORDER_SEQUENCE_NUMBER);
+	T_EQ(idem(b.fd, "man", pid, 0, 2), -100 - KERR_OUT_OF_ORDER_SEQUENCE_NUMBER);
+	T_EQ(init_pid(b.fd, 4, NULL, &later, &epoch), 0);
+	T_CHECK(later > pid);
+	/* Part in the manifest, part only in the WAL. */
+	T_EQ(idem(b.fd, "man", pid, 0, 8), 8);
+	T_CHECK(wait_uploaded(&b, "man", 9));
+	T_EQ(idem(b.fd, "man", pid, 0, 9), 9);
+	T_EQ(idem(b.fd, "man", pid, 0, 10), 10);
+	tb_stop(&b);
+	T_EQ(tb_start(&b, WAL, 0, tb_file_tier_sets(OBJDIR, tier_base)), 0);
+	for (int32_t s = 6; s < 11; s++)
+		T_EQ(idem(b.fd, "man", pid, 0, s), s);
+	T_EQ(high_watermark(b.fd, "man"), 11);
+	T_EQ(idem(b.fd, "man", pid, 0, 11), 11);
+	tb_stop(&b);
+	rm_rf(OBJDIR);
+}
+
 int main(void)
 {
 	log_set_level(LOG_ERROR);
@@ -198,6 +264,7 @@ int main(void)
 	T_RUN(t_record_set_of_batches);
 	T_RUN(t_restart_keeps_state);
 	T_RUN(t_ids_across_blocks_and_restarts);
+	T_RUN(t_state_in_the_manifest);
 	unlink(WAL);
 	loop_destroy(L);
 	return t_done();

@@ -1728,9 +1728,98 @@ static void test_snapshot_rules(void)
 	T_CHECK(t == NULL);
 }
 
+/* The table below end, through its bytes. */
+static struct pst_table *below(const struct pst_table *t, int64_t end)
+{
+	struct pst_table *out = NULL;
+	struct sl_wr w;
+
+	wr_init(&w, 0);
+	T_EQ(pst_encode_below(t, end, &w), 0);
+	T_EQ(decode(w.p, w.len, &out), 0);
+	wr_free(&w);
+	return out;
+}
+
+/*
+ * pst_encode_below: what the manifest holds for a partition whose objects
+ * end at end; pst_append and pst_apply_marker of the batches from end on
+ * (the WAL's replay) give back the whole table.
+ */
+static void test_snapshot_below(void)
+{
+	struct pst_table *t = pst_table_new(), *u;
+	struct sl_wr a, b;
+
+	/* A: offsets 0, 1, 2; B: a transaction from 3, aborted by the marker at 5; C: 6. */
+	T_EQ(app(t, 1, 0, 0, 1, 0, 10, 100), 0);
+	T_EQ(app(t, 1, 0, 1, 1, 1, 10, 100), 0);
+	T_EQ(app(t, 1, 0, 2, 1, 2, 10, 100), 0);
+	T_EQ(tapp(t, 2, 0, 0, 1, 3, 100), 0);
+	T_EQ(tapp(t, 2, 0, 1, 1, 4, 100), 0);
+	T_EQ(marker(t, 2, 0, 0, 5, 100), 1);
+	T_EQ(app(t, 3, 0, 0, 1, 6, 10, 100), 0);
+
+	/* Everything is below 7: the same bytes as pst_encode. */
+	wr_init(&a, 0);
+	wr_init(&b, 0);
+	T_EQ(pst_encode(t, &a), 0);
+	T_EQ(pst_encode_below(t, 7, &b), 0);
+	T_CHECK(a.len == b.len && memcmp(a.p, b.p, a.len) == 0);
+	wr_free(&a);
+	wr_free(&b);
+
+	u = below(t, 6);
+	T_CHECK(u && pst_count(u) == 2 && !pst_find(u, 3) && pst_aborted_count(u) == 1);
+	pst_table_free(u);
+
+	/* Below the marker: B's transaction is still open, nothing aborted yet. */
+	u = below(t, 5);
+	T_CHECK(u && pst_count(u) == 2 && pst_aborted_count(u) == 0);
+	T_EQ(u ? pst_first_unstable(u) : -1, 3);
+	if (u) {
+		/* The replay of offsets 5 and 6 gives back the table. */
+		T_EQ(marker(u, 2, 0, 0, 5, 100), 1);
+		T_EQ(last_done.first_offset, 3);
+		T_EQ(app(u, 3, 0, 0, 1, 6, 10, 100), 0);
+		wr_init(&a, 0);
+		wr_init(&b, 0);
+		T_EQ(pst_encode(t, &a), 0);
+		T_EQ(pst_encode(u, &b), 0);
+		T_CHECK(a.len == b.len && memcmp(a.p, b.p, a.len) == 0);
+		wr_free(&a);
+		wr_free(&b);
+	}
+	pst_table_free(u);
+
+	/* Below 4: B's first batch is kept, its second is not. */
+	u = below(t, 4);
+	T_CHECK(u && pst_find(u, 2) && pst_find(u, 2)->nbatches == 1 && pst_find(u, 2)->last_offset == 3);
+	pst_table_free(u);
+
+	/* Below 2: only A's first two batches. */
+	u = below(t, 2);
+	T_CHECK(u && pst_count(u) == 1 && pst_find(u, 1) && pst_find(u, 1)->nbatches == 2);
+	if (u) {
+		T_EQ(chk(u, 1, 0, 1, 1), PST_DUPLICATE);
+		T_EQ(chk(u, 1, 0, 2, 1), PST_APPEND);
+		/* Replaying offset 1 again changes nothing; offset 2 is new. */
+		T_EQ(app(u, 1, 0, 1, 1, 1, 10, 100), 0);
+		T_EQ(pst_find(u, 1)->nbatches, 2);
+		T_EQ(app(u, 1, 0, 2, 1, 2, 10, 100), 0);
+		T_EQ(pst_find(u, 1)->nbatches, 3);
+	}
+	pst_table_free(u);
+	u = below(t, 0);
+	T_CHECK(u && pst_count(u) == 0);
+	pst_table_free(u);
+	pst_table_free(t);
+}
+
 int main(void)
 {
 	T_RUN(test_last_seq);
+	T_RUN(test_snapshot_below);
 	T_RUN(test_not_idempotent);
 	T_RUN(test_bad_batches);
 	T_RUN(test_unknown_producer);

@@ -32,15 +32,6 @@ static const char *const *tier_sets(void)
 	return tb_file_tier_sets(OBJDIR, sets);
 }
 
-static void rm_rf(const char *path)
-{
-	char cmd[512];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", path);
-	if (system(cmd) != 0)
-		fprintf(stderr, "cannot remove %s\n", path);
-}
-
 /* Files under OBJDIR/sub (recursively), not counting temporary ones. */
 static int count_files(const char *sub)
 {

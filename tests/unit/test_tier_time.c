@@ -45,15 +45,6 @@ static const char *const *tier_sets(void)
 	return tb_file_tier_sets(OBJDIR, base_sets);
 }
 
-static void rm_rf(const char *path)
-{
-	char cmd[512];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", path);
-	if (system(cmd) != 0)
-		fprintf(stderr, "cannot remove %s\n", path);
-}
-
 /* ---- the model ---- */
 
 #define MAXB 64
@@ -264,23 +255,6 @@ static int wait_evicted(struct tbroker *b, const char *t)
 	for (int i = 0; i < 5000; i++) {
 		struct stream *s = stream_of(b, t);
 		if (s && stream_mem_start(s) == stream_hw(s))
-			return 1;
-		pump(-1, 1);
-	}
-	return 0;
-}
-
-/* Pump until the manifest holds every edit made so far (or 5 s pass): a blank WAL loses the rest. */
-static int wait_committed(struct tbroker *b)
-{
-	struct tier_stats ts;
-	uint64_t before;
-
-	tier_stats(b->tier, &ts);
-	before = ts.commits;
-	for (int i = 0; i < 5000; i++) {
-		tier_stats(b->tier, &ts);
-		if (ts.commits > before && manifest_pending(tier_manifest(b->tier)) == 0)
 			return 1;
 		pump(-1, 1);
 	}

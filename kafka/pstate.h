@@ -74,10 +74,14 @@
  * transaction, or the high watermark when that is lower:
  *     LSO = min(high watermark, pst_first_unstable(t)).
  * Kafka also holds the LSO at a completed transaction's first offset until
- * its marker is below the high watermark; the min with the high watermark
- * gives read_committed readers nothing past a marker that is not durable, and
- * a marker that is not yet durable is still the coordinator's decision, which
- * it writes again until it is.
+ * its marker is below the high watermark.  Here the transaction leaves the
+ * LSO when pst_apply_marker runs, so a read_committed reader may get its
+ * data (never its marker) before the marker is durable: the outcome is
+ * already the coordinator's decision, which it writes again until it is
+ * durable, and an ABORT is in the aborted list from pst_apply_marker on, so
+ * the reader skips that data.  (After a crash before the marker is durable,
+ * replay opens the transaction again and the LSO goes back to its start
+ * until the coordinator's retry lands.)
  *
  * The aborted list holds (pid, first offset, marker offset) of every aborted
  * transaction, as Kafka's transaction index does, until head truncation
@@ -103,7 +107,7 @@
  *             write the control batch to the WAL and in the same turn
  *             pst_apply_marker with the offset it got.  A marker whose WAL
  *             write fails needs no undo: the coordinator retries it, and the
- *             retry, at a new offset or at the same one, changes nothing more
+ *             retry, at a new offset or at the same one, ends nothing more
  *             (the transaction already ended, the epoch is already set).
  *   Fetch:    read_committed reads up to LSO = min(hw, pst_first_unstable)
  *             and answers the aborted transactions pst_aborted(fetch offset,

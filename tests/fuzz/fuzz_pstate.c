@@ -179,6 +179,18 @@ static struct pst_table *roundtrip(const struct pst_table *t)
 		__builtin_trap();
 	if (pst_encode(u, &w2) != 0 || w1.len != w2.len || memcmp(w1.p, w2.p, w1.len) != 0)
 		__builtin_trap();
+	/* Every cut below an end decodes (the manifest's partition state). */
+	for (int64_t end = 0; end < 64; end += 7) {
+		struct pst_table *b = NULL;
+		wr_free(&w2);
+		wr_init(&w2, 0);
+		if (pst_encode_below(t, end, &w2) != 0)
+			continue;
+		rd_init(&r, w2.p, w2.len);
+		if (pst_decode(&r, &b) != 0 || rd_left(&r) != 0 || pst_count(b) > pst_count(t))
+			__builtin_trap();
+		pst_table_free(b);
+	}
 out:
 	wr_free(&w1);
 	wr_free(&w2);

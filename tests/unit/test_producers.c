@@ -198,6 +198,39 @@ static void t_ids_across_blocks_and_restarts(void)
 	}
 }
 
+/* An idle producer is forgotten after producer.id.expiration.ms; one writing is not. */
+static void t_idle_producers_expire(void)
+{
+	static const char *const sets[] = {
+		"producer.id.expiration.ms=300",
+		"producer.id.expiration.check.interval.ms=20",
+		NULL,
+	};
+	struct tbroker b;
+	int64_t idle, busy;
+	int16_t epoch;
+
+	T_EQ(tb_start(&b, WAL, 1, sets), 0);
+	T_EQ(create_topic(b.fd, "exp"), 0);
+	T_EQ(init_pid(b.fd, 4, NULL, &idle, &epoch), 0);
+	T_EQ(init_pid(b.fd, 4, NULL, &busy, &epoch), 0);
+	T_EQ(idem(b.fd, "exp", idle, 0, 0), 0);
+	T_EQ(idem(b.fd, "exp", busy, 0, 0), 1);
+	/* Known: a gap is refused. */
+	T_EQ(idem(b.fd, "exp", idle, 0, 5), -100 - KERR_OUT_OF_ORDER_SEQUENCE_NUMBER);
+	/* The busy one writes every 50 ms for 1 s; the idle one does nothing. */
+	int64_t next = 2;
+	for (int32_t s = 1; s <= 20; s++, next++) {
+		pump(-1, 50);
+		T_EQ(idem(b.fd, "exp", busy, 0, s), next);
+	}
+	/* Forgotten: any sequence is accepted (KIP-360), and the busy one is still known. */
+	T_EQ(idem(b.fd, "exp", idle, 0, 5), next);
+	T_EQ(idem(b.fd, "exp", busy, 0, 20), next - 1);
+	T_EQ(idem(b.fd, "exp", busy, 0, 23), -100 - KERR_OUT_OF_ORDER_SEQUENCE_NUMBER);
+	tb_stop(&b);
+}
+
 /* Pump until a committed manifest's partition 0 of topic ends at end (or 5 s pass). */
 static int wait_uploaded(struct tbroker *b, const char *topic, int64_t end)
 {
@@ -265,6 +298,7 @@ int main(void)
 	T_RUN(t_restart_keeps_state);
 	T_RUN(t_ids_across_blocks_and_restarts);
 	T_RUN(t_state_in_the_manifest);
+	T_RUN(t_idle_producers_expire);
 	unlink(WAL);
 	loop_destroy(L);
 	return t_done();

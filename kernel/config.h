@@ -42,9 +42,6 @@ struct config {
 	int32_t offset_metadata_max_bytes;	/* offset.metadata.max.bytes */
 	int64_t producer_id_expiration_ms;	/* producer.id.expiration.ms */
 	int64_t producer_id_expiration_check_ms; /* producer.id.expiration.check.interval.ms */
-	int32_t transaction_max_timeout_ms;	/* transaction.max.timeout.ms */
-	int64_t transactional_id_expiration_ms;	/* transactional.id.expiration.ms */
-	int64_t transaction_abort_check_ms;	/* transaction.abort.timed.out.transaction.cleanup.interval.ms */
 	char *log_level;			/* sluice.log.level */
 	char *cluster_id;			/* sluice.cluster.id */
 	int64_t conn_max_unsent_bytes;		/* sluice.connection.max.unsent.bytes */

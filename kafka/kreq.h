@@ -123,6 +123,7 @@ void h_offset_commit(struct kreq *kr);
 void h_offset_fetch(struct kreq *kr);
 void h_offset_delete(struct kreq *kr);
 void h_init_producer_id(struct kreq *kr);
+void h_describe_producers(struct kreq *kr);
 
 /*
  * Idempotent producers (kafka/producers.c): the producer-id allocator and

@@ -327,6 +327,24 @@ KC_DESC(init_producer_id_req)
 #define KC_CUR init_producer_id_resp
 KC_DESC(init_producer_id_resp)
 #undef KC_CUR
+#define KC_CUR describe_producers_req_topic_request
+KC_DESC(describe_producers_req_topic_request)
+#undef KC_CUR
+#define KC_CUR describe_producers_req
+KC_DESC(describe_producers_req)
+#undef KC_CUR
+#define KC_CUR describe_producers_resp_producer_state
+KC_DESC(describe_producers_resp_producer_state)
+#undef KC_CUR
+#define KC_CUR describe_producers_resp_partition_response
+KC_DESC(describe_producers_resp_partition_response)
+#undef KC_CUR
+#define KC_CUR describe_producers_resp_topic_response
+KC_DESC(describe_producers_resp_topic_response)
+#undef KC_CUR
+#define KC_CUR describe_producers_resp
+KC_DESC(describe_producers_resp)
+#undef KC_CUR
 #define KC_CUR offset_delete_req_offset_delete_request_partition
 KC_DESC(offset_delete_req_offset_delete_request_partition)
 #undef KC_CUR
@@ -367,6 +385,7 @@ const struct kc_api kc_apis[] = {
 	{ 22, "InitProducerId", 0, 4, 2, &kc_init_producer_id_req, &kc_init_producer_id_resp },
 	{ 42, "DeleteGroups", 0, 2,  2,  &kc_delete_groups_req, &kc_delete_groups_resp },
 	{ 47, "OffsetDelete", 0, 0,  KV_MAX, &kc_offset_delete_req, &kc_offset_delete_resp },
+	{ 61, "DescribeProducers", 0, 0, 0, &kc_describe_producers_req, &kc_describe_producers_resp },
 };
 const size_t kc_napis = sizeof(kc_apis) / sizeof(kc_apis[0]);
 

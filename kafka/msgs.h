@@ -740,6 +740,43 @@ KC_STRUCT(init_producer_id_req)
 	X(INT16, producer_epoch,   0, KV_MAX, KV_NONULL, KV_NOTAG, 0,  _)
 KC_STRUCT(init_producer_id_resp)
 
+/* ---- DescribeProducers (key 61), version 0, flexible from 0 ---- */
+
+#define KC_L_describe_producers_req_topic_request(X) \
+	X(STRING,      name,              0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(ARRAY_INT32, partition_indexes, 0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _)
+KC_STRUCT(describe_producers_req_topic_request)
+
+#define KC_L_describe_producers_req(X) \
+	X(ARRAY, topics, 0, KV_MAX, KV_NONULL, KV_NOTAG, 0, describe_producers_req_topic_request)
+KC_STRUCT(describe_producers_req)
+
+#define KC_L_describe_producers_resp_producer_state(X) \
+	X(INT64, producer_id,              0, KV_MAX, KV_NONULL, KV_NOTAG, 0,  _) \
+	X(INT32, producer_epoch,           0, KV_MAX, KV_NONULL, KV_NOTAG, 0,  _) \
+	X(INT32, last_sequence,            0, KV_MAX, KV_NONULL, KV_NOTAG, -1, _) \
+	X(INT64, last_timestamp,           0, KV_MAX, KV_NONULL, KV_NOTAG, -1, _) \
+	X(INT32, coordinator_epoch,        0, KV_MAX, KV_NONULL, KV_NOTAG, 0,  _) \
+	X(INT64, current_txn_start_offset, 0, KV_MAX, KV_NONULL, KV_NOTAG, -1, _)
+KC_STRUCT(describe_producers_resp_producer_state)
+
+#define KC_L_describe_producers_resp_partition_response(X) \
+	X(INT32,  partition_index,  0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(INT16,  error_code,       0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(STRING, error_message,    0, KV_MAX, 0,         KV_NOTAG, 0, _) \
+	X(ARRAY,  active_producers, 0, KV_MAX, KV_NONULL, KV_NOTAG, 0, describe_producers_resp_producer_state)
+KC_STRUCT(describe_producers_resp_partition_response)
+
+#define KC_L_describe_producers_resp_topic_response(X) \
+	X(STRING, name,       0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(ARRAY,  partitions, 0, KV_MAX, KV_NONULL, KV_NOTAG, 0, describe_producers_resp_partition_response)
+KC_STRUCT(describe_producers_resp_topic_response)
+
+#define KC_L_describe_producers_resp(X) \
+	X(INT32, throttle_time_ms, 0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(ARRAY, topics,           0, KV_MAX, KV_NONULL, KV_NOTAG, 0, describe_producers_resp_topic_response)
+KC_STRUCT(describe_producers_resp)
+
 /* ---- OffsetDelete (key 47), version 0, never flexible ---- */
 
 #define KC_L_offset_delete_req_offset_delete_request_partition(X) \

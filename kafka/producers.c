@@ -30,6 +30,11 @@
  *
  * Expiry: every producer.id.expiration.check.interval.ms, producers idle for
  * producer.id.expiration.ms leave their tables.
+ *
+ * DescribeProducers (for operators: kafka-transactions.sh describe-producers)
+ * lists what a partition's table holds: each producer's id, epoch, last
+ * sequence, last batch timestamp and open transaction's first offset;
+ * coordinator epochs are not kept (-1).
  */
 #include <inttypes.h>
 #include <stdlib.h>
@@ -341,4 +346,78 @@ void h_init_producer_id(struct kreq *kr)
 	}
 	/* Without a transactional id Kafka ignores the id and epoch sent: always a new id, epoch 0. */
 	answer_pid(kr);
+}
+
+/* ---- DescribeProducers ---- */
+
+struct describe {
+	struct kreq *kr;
+	struct describe_producers_resp_producer_state *out;
+	int32_t n, cap;
+};
+
+static int describe_one(void *arg, const struct pst_entry *e)
+{
+	struct describe *d = arg;
+
+	if (d->out && d->n < d->cap) {
+		struct describe_producers_resp_producer_state *o = &d->out[d->n];
+		o->producer_id = e->producer_id;
+		o->producer_epoch = e->epoch;
+		o->last_sequence = pst_entry_last_seq(e);
+		o->last_timestamp = pst_entry_last_timestamp(e);
+		o->coordinator_epoch = -1;
+		o->current_txn_start_offset = e->txn_first_offset;
+	}
+	d->n++;
+	return 0;
+}
+
+/* Every producer the partition remembers (pst_foreach's order). */
+void h_describe_producers(struct kreq *kr)
+{
+	struct describe_producers_req *rq = kr->body;
+	struct describe_producers_resp *rs = kr->resp;
+	int32_t nt = rq->topics_n > 0 ? rq->topics_n : 0;
+
+	rs->topics_n = nt;
+	if (nt > 0 && !(rs->topics = KR_NEW(kr, describe_producers_resp_topic_response, nt)))
+		goto nomem;
+	for (int32_t i = 0; i < nt; i++) {
+		struct describe_producers_req_topic_request *qt = &rq->topics[i];
+		struct describe_producers_resp_topic_response *rt = &rs->topics[i];
+		int32_t np = qt->partition_indexes_n > 0 ? qt->partition_indexes_n : 0;
+		struct topic *t = qt->name.len > 0 ? topic_find(kr->k->reg, qt->name.p, (size_t)qt->name.len)
+						   : NULL;
+
+		rt->name = qt->name;
+		rt->partitions_n = np;
+		if (np > 0 && !(rt->partitions = KR_NEW(kr, describe_producers_resp_partition_response, np)))
+			goto nomem;
+		for (int32_t j = 0; j < np; j++) {
+			struct describe_producers_resp_partition_response *rp = &rt->partitions[j];
+			int32_t p = qt->partition_indexes[j];
+
+			rp->partition_index = p;
+			rp->active_producers_n = 0;
+			if (!t || p < 0 || p >= t->npart) {
+				rp->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+				continue;
+			}
+			struct pst_table *pt = topic_producers(t, p, 0);
+			struct describe d = { kr, NULL, 0, 0 };
+			if (!pt || pst_count(pt) == 0)
+				continue;
+			d.cap = (int32_t)pst_count(pt);
+			if (!(d.out = KR_NEW(kr, describe_producers_resp_producer_state, d.cap)))
+				goto nomem;
+			pst_foreach(pt, describe_one, &d);
+			rp->active_producers = d.out;
+			rp->active_producers_n = d.n < d.cap ? d.n : d.cap;
+		}
+	}
+	kreq_reply(kr);
+	return;
+nomem:
+	kreq_fail(kr, "DescribeProducers response exceeds the request's memory cap");
 }

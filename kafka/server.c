@@ -55,6 +55,7 @@ const struct kapi kapis[] = {
 	{ 22, 0, 4, 0, 4, h_init_producer_id },	/* InitProducerId */
 	{ 42, 0, 2, 0, 2, h_delete_groups },	/* DeleteGroups */
 	{ 47, 0, 0, 0, 0, h_offset_delete },	/* OffsetDelete */
+	{ 61, 0, 0, 0, 0, h_describe_producers },	/* DescribeProducers */
 };
 const size_t nkapis = sizeof(kapis) / sizeof(kapis[0]);
 

@@ -5,7 +5,7 @@
  * gaps and stale epochs refused, several batches in one record set), and
  * all of it again after a stop and a start on the same WAL: the producer
  * state rebuilt from the replayed batches, and producer ids never handed
- * out twice.  With an object store, the same after a start on a blank WAL
+ * out twice; DescribeProducers lists what a partition remembers.  With an object store, the same after a start on a blank WAL
  * (the state from the manifest alone) and on the old one (the manifest's
  * state, then the batches the WAL still holds).
  */
@@ -231,6 +231,73 @@ static void t_idle_producers_expire(void)
 	tb_stop(&b);
 }
 
+/* DescribeProducers for t-0 and t-7 (which does not exist); the partition-0 answer in *out. */
+static int describe(int fd, const char *t, struct arena *a, struct describe_producers_resp *rs)
+{
+	struct describe_producers_req rq;
+	struct describe_producers_req_topic_request qt;
+	int32_t parts[2] = { 0, 7 };
+
+	kc_defaults(&kc_describe_producers_req, &rq);
+	kc_defaults(&kc_describe_producers_req_topic_request, &qt);
+	qt.name = kstr(t);
+	qt.partition_indexes = parts;
+	qt.partition_indexes_n = 2;
+	rq.topics = &qt;
+	rq.topics_n = 1;
+	return roundtrip(fd, 61, 0, &rq, rs, a);
+}
+
+static void t_describe_producers(void)
+{
+	struct tbroker b;
+	struct arena a;
+	struct describe_producers_resp rs;
+	int64_t p1, p2;
+	int16_t epoch;
+
+	T_EQ(tb_start(&b, WAL, 1, NULL), 0);
+	T_EQ(create_topic(b.fd, "desc"), 0);
+	arena_init(&a, 0);
+	T_EQ(describe(b.fd, "desc", &a, &rs), 0);
+	T_CHECK(rs.topics_n == 1 && rs.topics[0].partitions_n == 2);
+	if (rs.topics_n == 1 && rs.topics[0].partitions_n == 2) {
+		T_EQ(rs.topics[0].partitions[0].error_code, 0);
+		T_EQ(rs.topics[0].partitions[0].active_producers_n, 0);
+		T_EQ(rs.topics[0].partitions[1].partition_index, 7);
+		T_EQ(rs.topics[0].partitions[1].error_code, KERR_UNKNOWN_TOPIC_OR_PARTITION);
+	}
+	arena_free(&a);
+	T_EQ(init_pid(b.fd, 4, NULL, &p1, &epoch), 0);
+	T_EQ(init_pid(b.fd, 4, NULL, &p2, &epoch), 0);
+	for (int32_t s = 0; s < 3; s++)
+		T_EQ(idem(b.fd, "desc", p1, 0, s), s);
+	T_EQ(idem(b.fd, "desc", p2, 2, 0), 3);
+	arena_init(&a, 0);
+	T_EQ(describe(b.fd, "desc", &a, &rs), 0);
+	T_CHECK(rs.topics_n == 1 && rs.topics[0].partitions_n == 2 &&
+		rs.topics[0].partitions[0].active_producers_n == 2);
+	if (rs.topics_n == 1 && rs.topics[0].partitions_n == 2 &&
+	    rs.topics[0].partitions[0].active_producers_n == 2) {
+		struct describe_producers_resp_producer_state *x = rs.topics[0].partitions[0].active_producers;
+		if (x[0].producer_id != p1) {
+			struct describe_producers_resp_producer_state tmp = x[0];
+			x[0] = x[1];
+			x[1] = tmp;
+		}
+		T_EQ(x[0].producer_id, p1);
+		T_EQ(x[0].producer_epoch, 0);
+		T_EQ(x[0].last_sequence, 2);
+		T_EQ(x[0].last_timestamp, 1700000000000);
+		T_EQ(x[0].current_txn_start_offset, -1);
+		T_EQ(x[1].producer_id, p2);
+		T_EQ(x[1].producer_epoch, 2);
+		T_EQ(x[1].last_sequence, 0);
+	}
+	arena_free(&a);
+	tb_stop(&b);
+}
+
 /* Pump until a committed manifest's partition 0 of topic ends at end (or 5 s pass). */
 static int wait_uploaded(struct tbroker *b, const char *topic, int64_t end)
 {
@@ -299,6 +366,7 @@ int main(void)
 	T_RUN(t_ids_across_blocks_and_restarts);
 	T_RUN(t_state_in_the_manifest);
 	T_RUN(t_idle_producers_expire);
+	T_RUN(t_describe_producers);
 	unlink(WAL);
 	loop_destroy(L);
 	return t_done();

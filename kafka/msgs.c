@@ -345,6 +345,72 @@ KC_DESC(describe_producers_resp_topic_response)
 #define KC_CUR describe_producers_resp
 KC_DESC(describe_producers_resp)
 #undef KC_CUR
+#define KC_CUR add_partitions_to_txn_req_topic
+KC_DESC(add_partitions_to_txn_req_topic)
+#undef KC_CUR
+#define KC_CUR add_partitions_to_txn_req
+KC_DESC(add_partitions_to_txn_req)
+#undef KC_CUR
+#define KC_CUR add_partitions_to_txn_resp_partition_result
+KC_DESC(add_partitions_to_txn_resp_partition_result)
+#undef KC_CUR
+#define KC_CUR add_partitions_to_txn_resp_topic_result
+KC_DESC(add_partitions_to_txn_resp_topic_result)
+#undef KC_CUR
+#define KC_CUR add_partitions_to_txn_resp
+KC_DESC(add_partitions_to_txn_resp)
+#undef KC_CUR
+#define KC_CUR add_offsets_to_txn_req
+KC_DESC(add_offsets_to_txn_req)
+#undef KC_CUR
+#define KC_CUR add_offsets_to_txn_resp
+KC_DESC(add_offsets_to_txn_resp)
+#undef KC_CUR
+#define KC_CUR end_txn_req
+KC_DESC(end_txn_req)
+#undef KC_CUR
+#define KC_CUR end_txn_resp
+KC_DESC(end_txn_resp)
+#undef KC_CUR
+#define KC_CUR txn_offset_commit_req_partition
+KC_DESC(txn_offset_commit_req_partition)
+#undef KC_CUR
+#define KC_CUR txn_offset_commit_req_topic
+KC_DESC(txn_offset_commit_req_topic)
+#undef KC_CUR
+#define KC_CUR txn_offset_commit_req
+KC_DESC(txn_offset_commit_req)
+#undef KC_CUR
+#define KC_CUR txn_offset_commit_resp_partition
+KC_DESC(txn_offset_commit_resp_partition)
+#undef KC_CUR
+#define KC_CUR txn_offset_commit_resp_topic
+KC_DESC(txn_offset_commit_resp_topic)
+#undef KC_CUR
+#define KC_CUR txn_offset_commit_resp
+KC_DESC(txn_offset_commit_resp)
+#undef KC_CUR
+#define KC_CUR describe_transactions_req
+KC_DESC(describe_transactions_req)
+#undef KC_CUR
+#define KC_CUR describe_transactions_resp_topic_data
+KC_DESC(describe_transactions_resp_topic_data)
+#undef KC_CUR
+#define KC_CUR describe_transactions_resp_transaction_state
+KC_DESC(describe_transactions_resp_transaction_state)
+#undef KC_CUR
+#define KC_CUR describe_transactions_resp
+KC_DESC(describe_transactions_resp)
+#undef KC_CUR
+#define KC_CUR list_transactions_req
+KC_DESC(list_transactions_req)
+#undef KC_CUR
+#define KC_CUR list_transactions_resp_transaction_state
+KC_DESC(list_transactions_resp_transaction_state)
+#undef KC_CUR
+#define KC_CUR list_transactions_resp
+KC_DESC(list_transactions_resp)
+#undef KC_CUR
 #define KC_CUR offset_delete_req_offset_delete_request_partition
 KC_DESC(offset_delete_req_offset_delete_request_partition)
 #undef KC_CUR
@@ -383,9 +449,15 @@ const struct kc_api kc_apis[] = {
 	{ 20, "DeleteTopics", 0, 6,  4,  &kc_delete_topics_req, &kc_delete_topics_resp },
 	{ 21, "DeleteRecords", 0, 2, 2,  &kc_delete_records_req, &kc_delete_records_resp },
 	{ 22, "InitProducerId", 0, 4, 2, &kc_init_producer_id_req, &kc_init_producer_id_resp },
+	{ 24, "AddPartitionsToTxn", 0, 3, 3, &kc_add_partitions_to_txn_req, &kc_add_partitions_to_txn_resp },
+	{ 25, "AddOffsetsToTxn", 0, 3, 3, &kc_add_offsets_to_txn_req, &kc_add_offsets_to_txn_resp },
+	{ 26, "EndTxn",       0, 3,  3,  &kc_end_txn_req,      &kc_end_txn_resp },
+	{ 28, "TxnOffsetCommit", 0, 3, 3, &kc_txn_offset_commit_req, &kc_txn_offset_commit_resp },
 	{ 42, "DeleteGroups", 0, 2,  2,  &kc_delete_groups_req, &kc_delete_groups_resp },
 	{ 47, "OffsetDelete", 0, 0,  KV_MAX, &kc_offset_delete_req, &kc_offset_delete_resp },
 	{ 61, "DescribeProducers", 0, 0, 0, &kc_describe_producers_req, &kc_describe_producers_resp },
+	{ 65, "DescribeTransactions", 0, 0, 0, &kc_describe_transactions_req, &kc_describe_transactions_resp },
+	{ 66, "ListTransactions", 0, 1, 0, &kc_list_transactions_req, &kc_list_transactions_resp },
 };
 const size_t kc_napis = sizeof(kc_apis) / sizeof(kc_apis[0]);
 

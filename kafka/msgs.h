@@ -707,6 +707,108 @@ KC_STRUCT(delete_records_resp_delete_records_topic_result)
 	X(ARRAY, topics,           0, KV_MAX, KV_NONULL, KV_NOTAG, 0, delete_records_resp_delete_records_topic_result)
 KC_STRUCT(delete_records_resp)
 
+/* ---- AddPartitionsToTxn (key 24), versions 0-3, flexible from 3 ---- */
+
+/*
+ * Versions 0-3 only: 4+ batch transactions between brokers.  The fields
+ * transcribe V3AndBelowTransactionalId, V3AndBelowProducerId,
+ * V3AndBelowProducerEpoch, V3AndBelowTopics and ResultsByTopicV3AndBelow.
+ */
+#define KC_L_add_partitions_to_txn_req_topic(X) \
+	X(STRING,      name,       0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(ARRAY_INT32, partitions, 0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _)
+KC_STRUCT(add_partitions_to_txn_req_topic)
+
+#define KC_L_add_partitions_to_txn_req(X) \
+	X(STRING, transactional_id, 0, 3, KV_NONULL, KV_NOTAG, 0, _) \
+	X(INT64,  producer_id,      0, 3, KV_NONULL, KV_NOTAG, 0, _) \
+	X(INT16,  producer_epoch,   0, 3, KV_NONULL, KV_NOTAG, 0, _) \
+	X(ARRAY,  topics,           0, 3, KV_NONULL, KV_NOTAG, 0, add_partitions_to_txn_req_topic)
+KC_STRUCT(add_partitions_to_txn_req)
+
+#define KC_L_add_partitions_to_txn_resp_partition_result(X) \
+	X(INT32, partition_index,      0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(INT16, partition_error_code, 0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _)
+KC_STRUCT(add_partitions_to_txn_resp_partition_result)
+
+#define KC_L_add_partitions_to_txn_resp_topic_result(X) \
+	X(STRING, name,                 0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(ARRAY,  results_by_partition, 0, KV_MAX, KV_NONULL, KV_NOTAG, 0, add_partitions_to_txn_resp_partition_result)
+KC_STRUCT(add_partitions_to_txn_resp_topic_result)
+
+#define KC_L_add_partitions_to_txn_resp(X) \
+	X(INT32, throttle_time_ms, 0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(ARRAY, results,          0, 3,      KV_NONULL, KV_NOTAG, 0, add_partitions_to_txn_resp_topic_result)
+KC_STRUCT(add_partitions_to_txn_resp)
+
+/* ---- AddOffsetsToTxn (key 25), versions 0-3, flexible from 3 ---- */
+
+#define KC_L_add_offsets_to_txn_req(X) \
+	X(STRING, transactional_id, 0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(INT64,  producer_id,      0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(INT16,  producer_epoch,   0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(STRING, group_id,         0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _)
+KC_STRUCT(add_offsets_to_txn_req)
+
+#define KC_L_add_offsets_to_txn_resp(X) \
+	X(INT32, throttle_time_ms, 0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(INT16, error_code,       0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _)
+KC_STRUCT(add_offsets_to_txn_resp)
+
+/* ---- EndTxn (key 26), versions 0-3, flexible from 3 ---- */
+
+#define KC_L_end_txn_req(X) \
+	X(STRING, transactional_id, 0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(INT64,  producer_id,      0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(INT16,  producer_epoch,   0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(BOOL,   committed,        0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _)
+KC_STRUCT(end_txn_req)
+
+#define KC_L_end_txn_resp(X) \
+	X(INT32, throttle_time_ms, 0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(INT16, error_code,       0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _)
+KC_STRUCT(end_txn_resp)
+
+/* ---- TxnOffsetCommit (key 28), versions 0-3, flexible from 3 ---- */
+
+#define KC_L_txn_offset_commit_req_partition(X) \
+	X(INT32,  partition_index,        0, KV_MAX, KV_NONULL, KV_NOTAG, 0,  _) \
+	X(INT64,  committed_offset,       0, KV_MAX, KV_NONULL, KV_NOTAG, 0,  _) \
+	X(INT32,  committed_leader_epoch, 2, KV_MAX, KV_NONULL, KV_NOTAG, -1, _) \
+	X(STRING, committed_metadata,     0, KV_MAX, 0,         KV_NOTAG, 0,  _)
+KC_STRUCT(txn_offset_commit_req_partition)
+
+#define KC_L_txn_offset_commit_req_topic(X) \
+	X(STRING, name,       0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(ARRAY,  partitions, 0, KV_MAX, KV_NONULL, KV_NOTAG, 0, txn_offset_commit_req_partition)
+KC_STRUCT(txn_offset_commit_req_topic)
+
+#define KC_L_txn_offset_commit_req(X) \
+	X(STRING, transactional_id,  0, KV_MAX, KV_NONULL, KV_NOTAG, 0,  _) \
+	X(STRING, group_id,          0, KV_MAX, KV_NONULL, KV_NOTAG, 0,  _) \
+	X(INT64,  producer_id,       0, KV_MAX, KV_NONULL, KV_NOTAG, 0,  _) \
+	X(INT16,  producer_epoch,    0, KV_MAX, KV_NONULL, KV_NOTAG, 0,  _) \
+	X(INT32,  generation_id,     3, KV_MAX, KV_NONULL, KV_NOTAG, -1, _) \
+	X(STRING, member_id,         3, KV_MAX, KV_NONULL, KV_NOTAG, 0,  _) \
+	X(STRING, group_instance_id, 3, KV_MAX, 3,         KV_NOTAG, 0,  _) \
+	X(ARRAY,  topics,            0, KV_MAX, KV_NONULL, KV_NOTAG, 0,  txn_offset_commit_req_topic)
+KC_STRUCT(txn_offset_commit_req)
+
+#define KC_L_txn_offset_commit_resp_partition(X) \
+	X(INT32, partition_index, 0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(INT16, error_code,      0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _)
+KC_STRUCT(txn_offset_commit_resp_partition)
+
+#define KC_L_txn_offset_commit_resp_topic(X) \
+	X(STRING, name,       0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(ARRAY,  partitions, 0, KV_MAX, KV_NONULL, KV_NOTAG, 0, txn_offset_commit_resp_partition)
+KC_STRUCT(txn_offset_commit_resp_topic)
+
+#define KC_L_txn_offset_commit_resp(X) \
+	X(INT32, throttle_time_ms, 0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(ARRAY, topics,           0, KV_MAX, KV_NONULL, KV_NOTAG, 0, txn_offset_commit_resp_topic)
+KC_STRUCT(txn_offset_commit_resp)
+
 /* ---- DeleteGroups (key 42), versions 0-2, flexible from 2 ---- */
 
 /* "GroupsNames" is the JSON's own spelling. */
@@ -776,6 +878,54 @@ KC_STRUCT(describe_producers_resp_topic_response)
 	X(INT32, throttle_time_ms, 0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
 	X(ARRAY, topics,           0, KV_MAX, KV_NONULL, KV_NOTAG, 0, describe_producers_resp_topic_response)
 KC_STRUCT(describe_producers_resp)
+
+/* ---- DescribeTransactions (key 65), version 0, flexible from 0 ---- */
+
+#define KC_L_describe_transactions_req(X) \
+	X(ARRAY_STRING, transactional_ids, 0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _)
+KC_STRUCT(describe_transactions_req)
+
+#define KC_L_describe_transactions_resp_topic_data(X) \
+	X(STRING,      topic,      0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(ARRAY_INT32, partitions, 0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _)
+KC_STRUCT(describe_transactions_resp_topic_data)
+
+#define KC_L_describe_transactions_resp_transaction_state(X) \
+	X(INT16,  error_code,                0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(STRING, transactional_id,          0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(STRING, transaction_state,         0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(INT32,  transaction_timeout_ms,    0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(INT64,  transaction_start_time_ms, 0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(INT64,  producer_id,               0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(INT16,  producer_epoch,            0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(ARRAY,  topics,                    0, KV_MAX, KV_NONULL, KV_NOTAG, 0, describe_transactions_resp_topic_data)
+KC_STRUCT(describe_transactions_resp_transaction_state)
+
+#define KC_L_describe_transactions_resp(X) \
+	X(INT32, throttle_time_ms,   0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(ARRAY, transaction_states, 0, KV_MAX, KV_NONULL, KV_NOTAG, 0, describe_transactions_resp_transaction_state)
+KC_STRUCT(describe_transactions_resp)
+
+/* ---- ListTransactions (key 66), versions 0-1, flexible from 0 ---- */
+
+#define KC_L_list_transactions_req(X) \
+	X(ARRAY_STRING, state_filters,       0, KV_MAX, KV_NONULL, KV_NOTAG, 0,  _) \
+	X(ARRAY_INT64,  producer_id_filters, 0, KV_MAX, KV_NONULL, KV_NOTAG, 0,  _) \
+	X(INT64,        duration_filter,     1, KV_MAX, KV_NONULL, KV_NOTAG, -1, _)
+KC_STRUCT(list_transactions_req)
+
+#define KC_L_list_transactions_resp_transaction_state(X) \
+	X(STRING, transactional_id,  0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(INT64,  producer_id,       0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(STRING, transaction_state, 0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _)
+KC_STRUCT(list_transactions_resp_transaction_state)
+
+#define KC_L_list_transactions_resp(X) \
+	X(INT32,        throttle_time_ms,      0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(INT16,        error_code,            0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(ARRAY_STRING, unknown_state_filters, 0, KV_MAX, KV_NONULL, KV_NOTAG, 0, _) \
+	X(ARRAY,        transaction_states,    0, KV_MAX, KV_NONULL, KV_NOTAG, 0, list_transactions_resp_transaction_state)
+KC_STRUCT(list_transactions_resp)
 
 /* ---- OffsetDelete (key 47), version 0, never flexible ---- */
 

@@ -4,7 +4,7 @@
 // kafkajs can only consume through a consumer group, and groups are not
 // implemented yet; it has no public group-less fetch.  So kafkajs creates,
 // describes and deletes topics, produces (acks=-1, uncompressed and gzip)
-// and asks for offsets, and what it produced is read back by a small
+// and asks for offsets, also with an idempotent producer, and what it produced is read back by a small
 // confluent-kafka reader (/usr/bin/python3, assign() without a group) and
 // compared byte for byte: keys, values, headers, timestamps, offsets.
 //
@@ -202,6 +202,45 @@ async function main () {
     }
   }
 
+  // An idempotent producer: InitProducerId, then batches carrying its id,
+  // epoch and sequences, which the broker checks; read back as above.
+  const idemTopic = `kafkajs-idem-${RUN_ID}`
+  const idemRecords = []
+  for (let i = 0; i < N; i++) idemRecords.push(record(i, baseTs.none))
+  const idemProduced = await runCase('kafkajs_produce_idempotent', async () => {
+    const idem = kafka.producer({ allowAutoTopicCreation: false, idempotent: true, maxInFlightRequests: 1 })
+    await idem.connect()
+    try {
+      await admin.createTopics({ topics: [{ topic: idemTopic, numPartitions: 1, replicationFactor: 1 }], waitForLeaders: true, timeout: 10000 })
+      for (let start = 0; start < N; start += BATCH) {
+        const res = await idem.send({
+          topic: idemTopic,
+          acks: -1,
+          timeout: 30000,
+          messages: idemRecords.slice(start, start + BATCH).map(r => r.msg)
+        })
+        if (res.length !== 1 || res[0].errorCode !== 0 || String(res[0].baseOffset) !== String(start)) {
+          return `send at ${start}: ${JSON.stringify(res)}, want base offset ${start}`
+        }
+      }
+    } finally {
+      await idem.disconnect()
+    }
+    return null
+  })
+  if (idemProduced) {
+    await runCase('kafkajs_readback_idempotent', async () => {
+      const got = readBack(idemTopic, N)
+      if (got.length !== N) return `read back ${got.length} of ${N} records`
+      for (let i = 0; i < N; i++) {
+        const have = JSON.stringify(got[i])
+        const want = JSON.stringify(idemRecords[i].want)
+        if (have !== want) return `record ${i} differs:\n  got  ${have}\n  want ${want}`
+      }
+      return null
+    })
+  }
+
   await runCase('kafkajs_fetch_topic_offsets', async () => {
     const offs = await admin.fetchTopicOffsets(topics.gzip)
     const p0 = offs.find(p => p.partition === 0)
@@ -227,11 +266,11 @@ async function main () {
   })
 
   await runCase('kafkajs_admin_delete', async () => {
-    await admin.deleteTopics({ topics: [adminTopic, topics.none, topics.gzip], timeout: 10000 })
+    await admin.deleteTopics({ topics: [adminTopic, topics.none, topics.gzip, idemTopic], timeout: 10000 })
     const deadline = Date.now() + 10000
     while (Date.now() < deadline) {
       const names = await admin.listTopics()
-      if (![adminTopic, topics.none, topics.gzip].some(t => names.includes(t))) return null
+      if (![adminTopic, topics.none, topics.gzip, idemTopic].some(t => names.includes(t))) return null
       await new Promise(resolve => setTimeout(resolve, 200))
     }
     return 'topics still listed 10 s after delete'

@@ -517,7 +517,14 @@ int txn_end(struct txn_coord *c, const char *id, int64_t pid, int16_t epoch, int
 	}
 }
 
-int txn_markers_done(struct txn_coord *c, const char *id, int64_t now, struct txn_result *r)
+/*
+ * The start of a change the broker makes on its own (not a client's): id
+ * must exist, not be pending, and be in one of the states in mask (bits of
+ * enum txn_state).  0 and *ep, *pp (the proposal to fill, then proposed()),
+ * or SL_E_NOTFOUND, SL_E_AGAIN, SL_E_INVALID, SL_E_NOMEM.
+ */
+static int own_change(struct txn_coord *c, const char *id, unsigned mask, struct txn_result *r,
+		      struct entry **ep, struct txn_meta **pp)
 {
 	struct entry *e = entry_of(c, id);
 
@@ -526,11 +533,22 @@ int txn_markers_done(struct txn_coord *c, const char *id, int64_t now, struct tx
 		return SL_E_NOTFOUND;
 	if (e->pend)
 		return SL_E_AGAIN;
-	if (e->m.state != TXN_PREPARE_COMMIT && e->m.state != TXN_PREPARE_ABORT)
+	if (!(mask & (1u << e->m.state)))
 		return SL_E_INVALID;
-	struct txn_meta *p = propose(e);
-	if (!p)
+	if (!(*pp = propose(e)))
 		return SL_E_NOMEM;
+	*ep = e;
+	return 0;
+}
+
+int txn_markers_done(struct txn_coord *c, const char *id, int64_t now, struct txn_result *r)
+{
+	struct entry *e;
+	struct txn_meta *p;
+	int rc = own_change(c, id, 1u << TXN_PREPARE_COMMIT | 1u << TXN_PREPARE_ABORT, r, &e, &p);
+
+	if (rc != 0)
+		return rc;
 	p->state = p->state == TXN_PREPARE_COMMIT ? TXN_COMPLETE_COMMIT : TXN_COMPLETE_ABORT;
 	p->update_ms = now;
 	meta_forget_txn(p);
@@ -540,18 +558,12 @@ int txn_markers_done(struct txn_coord *c, const char *id, int64_t now, struct tx
 
 int txn_abort_timed_out(struct txn_coord *c, const char *id, int64_t now, struct txn_result *r)
 {
-	struct entry *e = entry_of(c, id);
+	struct entry *e;
+	struct txn_meta *p;
+	int rc = own_change(c, id, 1u << TXN_ONGOING, r, &e, &p);
 
-	result(r, KERR_NONE);
-	if (!e || !e->exists)
-		return SL_E_NOTFOUND;
-	if (e->pend)
-		return SL_E_AGAIN;
-	if (e->m.state != TXN_ONGOING)
-		return SL_E_INVALID;
-	struct txn_meta *p = propose(e);
-	if (!p)
-		return SL_E_NOMEM;
+	if (rc != 0)
+		return rc;
 	/* The producer is fenced, but may come back with KIP-360 and its old epoch. */
 	bump(p, 1);
 	p->state = TXN_PREPARE_ABORT;

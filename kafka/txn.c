@@ -277,7 +277,7 @@ static int16_t check_producer(const struct entry *e, int64_t pid, int16_t epoch)
 }
 
 /*
- * The next epoch (kept when used up: Kafka then aborts without a bump).  The
+ * The next epoch, up to INT16_MAX, as Kafka's fence bump.  The
  * epoch given up becomes the last one, which a KIP-360 InitProducerId may
  * name, only when remember is set (a client that said which epoch it had,
  * or a timeout): a new instance's bump must fence its zombie for good.
@@ -286,8 +286,15 @@ static void bump(struct txn_meta *p, int remember)
 {
 	p->last_producer_id = remember ? p->producer_id : -1;
 	p->last_epoch = remember ? p->epoch : -1;
-	if (p->epoch < INT16_MAX - 1)
+	/* Clients never get INT16_MAX (init moves to a new id first): it is kept for fencing. */
+	if (p->epoch < INT16_MAX)
 		p->epoch++;
+}
+
+/* start + timeout, saturating: when an open transaction times out. */
+static int64_t deadline_of(const struct txn_meta *m)
+{
+	return m->start_ms > INT64_MAX - m->timeout_ms ? INT64_MAX : m->start_ms + m->timeout_ms;
 }
 
 static int is_prepare(enum txn_state s)
@@ -605,8 +612,8 @@ void txn_timed_out(const struct txn_coord *c, int64_t now, int (*fn)(void *arg, 
 {
 	for (size_t i = 0; i < c->n; i++) {
 		const struct entry *e = &c->e[i];
-		if (e->exists && !e->pend && e->m.state == TXN_ONGOING &&
-		    now - e->m.start_ms >= e->m.timeout_ms && fn(arg, e->m.id))
+		if (e->exists && !e->pend && e->m.state == TXN_ONGOING && now >= deadline_of(&e->m) &&
+		    fn(arg, e->m.id))
 			return;
 	}
 }
@@ -617,8 +624,9 @@ int64_t txn_next_deadline(const struct txn_coord *c)
 
 	for (size_t i = 0; i < c->n; i++) {
 		const struct entry *e = &c->e[i];
-		if (e->exists && e->m.state == TXN_ONGOING && e->m.start_ms + e->m.timeout_ms < best)
-			best = e->m.start_ms + e->m.timeout_ms;
+		/* A pending id is not aborted until its write lands: no deadline for it meanwhile. */
+		if (e->exists && !e->pend && e->m.state == TXN_ONGOING && deadline_of(&e->m) < best)
+			best = deadline_of(&e->m);
 	}
 	return best;
 }
@@ -691,8 +699,12 @@ static int read_meta(struct sl_rd *r, struct txn_meta *m)
 	    rd_i64(r, &m->start_ms) || rd_i64(r, &m->update_ms) || rd_u32(r, &np))
 		goto fail;
 	rc = SL_E_INVALID;
-	if (state >= TXN_NSTATES || !m->id[0] || m->producer_id < 0 || m->epoch < 0 ||
-	    m->timeout_ms <= 0 || np > TXN_MAX_PARTS || np > rd_left(r) / 6)
+	/* What this coordinator writes, and nothing else (PREPARE_EPOCH_FENCE never is). */
+	int open = state == TXN_ONGOING || state == TXN_PREPARE_COMMIT || state == TXN_PREPARE_ABORT;
+	if (state >= TXN_NSTATES || state == TXN_PREPARE_EPOCH_FENCE || !m->id[0] ||
+	    m->producer_id < 0 || m->last_producer_id < -1 || m->epoch < 0 || m->last_epoch < -1 ||
+	    m->timeout_ms <= 0 || (open ? m->start_ms < 0 : m->start_ms != -1) ||
+	    np > TXN_MAX_PARTS || np > rd_left(r) / 6 || (np && !open))
 		goto fail;
 	m->state = (enum txn_state)state;
 	if (np && !(m->parts = calloc(np, sizeof(*m->parts)))) {
@@ -708,12 +720,17 @@ static int read_meta(struct sl_rd *r, struct txn_meta *m)
 			rc = SL_E_SHORT;
 			goto fail;
 		}
+		if (!p->topic[0] || p->partition < 0) {
+			m->nparts++;
+			rc = SL_E_INVALID;
+			goto fail;
+		}
 	}
 	rc = SL_E_SHORT;
 	if (rd_u32(r, &ng))
 		goto fail;
 	rc = SL_E_INVALID;
-	if (ng > rd_left(r) / 2)
+	if (ng > rd_left(r) / 2 || (ng && !open))
 		goto fail;
 	if (ng && !(m->groups = calloc(ng, sizeof(*m->groups)))) {
 		rc = SL_E_NOMEM;
@@ -790,11 +807,14 @@ int txn_encode(const struct txn_coord *c, struct sl_wr *w)
 int txn_decode(struct txn_coord *c, struct sl_rd *r)
 {
 	struct sl_rd s = *r;
-	const uint8_t *begin = r->p + r->off;
+	const uint8_t *begin;
 	uint8_t ver;
 	uint32_t n, crc;
 	int rc;
 
+	if (rd_left(r) < 9)
+		return SL_E_SHORT;
+	begin = r->p + r->off;
 	if (rd_u8(&s, &ver) || rd_u32(&s, &n))
 		return SL_E_SHORT;
 	if (ver != SNAP_VERSION || n > TXN_MAX_IDS || n > rd_left(&s) / 4)

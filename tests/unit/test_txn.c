@@ -313,6 +313,64 @@ static void test_epoch_exhausted(void)
 	T_CHECK(r.proposed && r.proposed->producer_id != 77 && r.proposed->epoch == 0);
 	txn_complete(C, "x");
 	T_EQ(txn_find(C, "x")->epoch, 0);
+
+	/* At the last epoch a client may hold, a fence still bumps (to INT16_MAX) and fences it. */
+	struct txn_part tp = { (char *)"t", 0 };
+	struct txn_meta o = { (char *)"y", 88, -1, INT16_MAX - 1, -1, 60000, TXN_ONGOING,
+			      &tp, 1, NULL, 0, 10, 10 };
+	wr_init(&w, 0);
+	T_EQ(txn_record(&o, &w), 0);
+	T_EQ(txn_replay(C, w.p, w.len), 0);
+	wr_free(&w);
+	T_EQ(txn_init(C, "y", 60000, -1, -1, 900000, 20, &r), 0);
+	T_EQ(r.fenced_abort, 1);
+	T_CHECK(r.proposed && r.proposed->epoch == INT16_MAX);
+	txn_complete(C, "y");
+	T_EQ(txn_markers_done(C, "y", 21, &r), 0);
+	txn_complete(C, "y");
+	T_EQ(txn_add_partitions(C, "y", 88, INT16_MAX - 1, &tp, 1, 22, &r), 0);
+	T_EQ(r.err, KERR_PRODUCER_FENCED);
+	/* And the next init moves to a new producer id. */
+	T_EQ(txn_init(C, "y", 60000, -1, -1, 900000, 23, &r), 0);
+	T_CHECK(r.proposed && r.proposed->producer_id != 88 && r.proposed->epoch == 0);
+	txn_complete(C, "y");
+}
+
+/* Records this coordinator never writes are refused; a pending id has no deadline. */
+static void test_refused_records(void)
+{
+	struct txn_part tp = { (char *)"t", 0 };
+	const struct txn_meta bad[] = {
+		{ (char *)"a", 1, -1, 0, -1, 1000, TXN_PREPARE_EPOCH_FENCE, NULL, 0, NULL, 0, 5, 5 },
+		{ (char *)"a", 1, -1, 0, -1, 1000, TXN_EMPTY, &tp, 1, NULL, 0, -1, 5 },
+		{ (char *)"a", 1, -1, 0, -1, 1000, TXN_ONGOING, &tp, 1, NULL, 0, -1, 5 },
+		{ (char *)"a", 1, -1, 0, -1, 1000, TXN_COMPLETE_COMMIT, NULL, 0, NULL, 0, 7, 5 },
+		{ (char *)"a", 1, -7, 0, -1, 1000, TXN_EMPTY, NULL, 0, NULL, 0, -1, 5 },
+		{ (char *)"a", 1, -1, 0, -1, 0, TXN_EMPTY, NULL, 0, NULL, 0, -1, 5 },
+	};
+	struct sl_wr w;
+	struct sl_rd rd;
+	struct txn_result r;
+
+	fresh();
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		wr_init(&w, 0);
+		T_EQ(txn_record(&bad[i], &w), 0);
+		T_EQ(txn_replay(C, w.p, w.len), SL_E_INVALID);
+		wr_free(&w);
+	}
+	T_EQ(txn_count(C), 0);
+	rd_init(&rd, NULL, 0);
+	T_EQ(txn_decode(C, &rd), SL_E_SHORT);
+	/* An open transaction whose abort is being written has no deadline meanwhile. */
+	int64_t pid = init_done("slow", 0);
+	T_EQ(txn_add_partitions(C, "slow", pid, 0, P, 1, 100, &r), 0);
+	done("slow", &r);
+	T_EQ(txn_next_deadline(C), 1100);
+	T_EQ(txn_abort_timed_out(C, "slow", 1100, &r), 0);
+	T_EQ(txn_next_deadline(C), INT64_MAX);
+	txn_cancel(C, "slow");
+	T_EQ(txn_next_deadline(C), 1100);
 }
 
 static void test_bytes(void)
@@ -378,6 +436,7 @@ int main(void)
 	T_RUN(test_timeouts);
 	T_RUN(test_epoch_exhausted);
 	T_RUN(test_bytes);
+	T_RUN(test_refused_records);
 	txn_coord_free(C);
 	txn_coord_free(R);
 	return t_done();
